@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# Node 24 comes from the npm registry (the `node` devDependency); npm scripts put it first on the PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# Caches live outside the checkout so a fresh clone (CI) reuses them.
+export RTGW_CACHE ?= $(HOME)/.cache/realtime-gateway
+
+.PHONY: help run test deps npm-deps system-deps kube-binaries typecheck test-unit test-integration test-e2e gateway operator
+
+help:
+	@echo "make run    one gateway on embedded defaults (http://localhost:8081), prints a dev token"
+	@echo "make test   installs what the tests need, then runs every tier (typecheck, unit, integration, e2e)"
+
+node_modules/.package-lock.json: package.json package-lock.json gateway/package.json operator/package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+npm-deps: node_modules/.package-lock.json
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+kube-binaries:
+	bash scripts/build-kube-binaries.sh
+
+deps: npm-deps system-deps kube-binaries
+
+run: npm-deps
+	npm run -s dev
+
+gateway: npm-deps
+	npm run -s gateway
+
+operator: npm-deps
+	npm run -s operator
+
+typecheck: npm-deps
+	npm run -s typecheck
+
+test-unit: npm-deps
+	npm run -s test:unit
+
+test-integration: deps
+	npm run -s test:integration
+
+test-e2e: deps
+	npm run -s test:e2e
+
+test: deps
+	npm run -s typecheck
+	npm run -s test:unit
+	npm run -s test:integration
+	npm run -s test:e2e
