@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { AuthError, type AuthFailureReason } from '../../../gateway/src/auth/errors.ts';
 import type { TokenVerifierOptions } from '../../../gateway/src/auth/verifier.ts';
 
 export const HMAC_SECRET = new TextEncoder().encode('unit-test-hmac-secret-0123456789abcdef');
@@ -88,4 +90,13 @@ export async function deadUrl(): Promise<string> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}/jwks.json`;
+}
+
+/** Asserts that the promise rejects with an AuthError carrying exactly this reason. */
+export async function rejectsWith(promise: Promise<unknown>, reason: AuthFailureReason): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof AuthError, `expected AuthError, got ${String(error)}`);
+    assert.equal(error.reason, reason);
+    return true;
+  });
 }

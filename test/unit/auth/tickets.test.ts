@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
-import { AuthError, type AuthFailureReason } from '../../../gateway/src/auth/errors.ts';
 import type { Identity } from '../../../gateway/src/auth/identity.ts';
 import {
   createTicketIssuer,
@@ -12,15 +11,7 @@ import {
   TicketRefusedError,
 } from '../../../gateway/src/auth/tickets.ts';
 import { createTokenVerifier } from '../../../gateway/src/auth/verifier.ts';
-import { baseClaims, HMAC_SECRET, hmacOptions, nowSeconds, signingKey, startJwksServer, TICKET_KEY } from './fixtures.ts';
-
-async function rejectsWith(promise: Promise<unknown>, reason: AuthFailureReason): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof AuthError, `expected AuthError, got ${String(error)}`);
-    assert.equal(error.reason, reason);
-    return true;
-  });
-}
+import { baseClaims, HMAC_SECRET, hmacOptions, nowSeconds, signingKey, startJwksServer, TICKET_KEY, rejectsWith } from './fixtures.ts';
 
 const identity = (overrides: Partial<Identity> = {}): Identity => ({
   userId: 'user-1',

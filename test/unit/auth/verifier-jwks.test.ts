@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthError, type AuthFailureReason } from '../../../gateway/src/auth/errors.ts';
 import { createTokenVerifier, type TokenVerifierOptions } from '../../../gateway/src/auth/verifier.ts';
 import {
   AUDIENCE,
@@ -13,15 +12,8 @@ import {
   TICKET_KEY,
   type JwksServer,
   type SigningKey,
+  rejectsWith,
 } from './fixtures.ts';
-
-async function rejectsWith(promise: Promise<unknown>, reason: AuthFailureReason): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof AuthError, `expected AuthError, got ${String(error)}`);
-    assert.equal(error.reason, reason);
-    return true;
-  });
-}
 
 function jwksOptions(jwksUrl: string, overrides: Partial<TokenVerifierOptions> = {}): TokenVerifierOptions {
   return {

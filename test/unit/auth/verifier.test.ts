@@ -2,7 +2,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { exportSPKI } from 'jose';
-import { AuthError, type AuthFailureReason } from '../../../gateway/src/auth/errors.ts';
 import { createTokenVerifier, MAX_TOKEN_BYTES, SUPPORTED_ALGORITHMS } from '../../../gateway/src/auth/verifier.ts';
 import {
   AUDIENCE,
@@ -14,20 +13,13 @@ import {
   sign,
   signingKey,
   TICKET_KEY,
+  rejectsWith,
 } from './fixtures.ts';
 
 /** A compact HS256 JWS over arbitrary (possibly invalid) segments, signed with the configured secret. */
 function hmacSigned(header: string, payload: string): string {
   const signature = createHmac('sha256', HMAC_SECRET).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${signature}`;
-}
-
-async function rejectsWith(promise: Promise<unknown>, reason: AuthFailureReason): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof AuthError, `expected AuthError, got ${String(error)}`);
-    assert.equal(error.reason, reason);
-    return true;
-  });
 }
 
 describe('createTokenVerifier (HMAC)', () => {
