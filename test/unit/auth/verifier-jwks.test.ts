@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { createTokenVerifier, type TokenVerifierOptions } from '../../../gateway/src/auth/verifier.ts';
 import {
   AUDIENCE,
@@ -136,6 +138,22 @@ describe('JWKS rotation and outages', () => {
     const key = await signingKey('RS256', 'rsa-1');
     const verifier = createTokenVerifier(jwksOptions(await deadUrl()));
     await rejectsWith(verifier.verify(await signWith(key)), 'key_unavailable');
+  });
+
+  it('reports key_unavailable when the JWKS endpoint never answers (timeout)', async () => {
+    const key = await signingKey('RS256', 'rsa-1');
+    const sockets = new Set<Socket>();
+    const silent = createServer(() => {}); // accepts the request, never responds
+    silent.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const verifier = createTokenVerifier(jwksOptions(`http://127.0.0.1:${port}/jwks.json`, { jwksTimeoutMs: 100 }));
+      await rejectsWith(verifier.verify(await signWith(key)), 'key_unavailable');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('reports key_unavailable when the JWKS endpoint answers with an error status', async () => {
