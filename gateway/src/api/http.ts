@@ -1,0 +1,226 @@
+/**
+ * The HTTP side of the gateway: health, readiness, metrics, the short-lived WebSocket token, and the service API
+ * (seed 000's POST /broadcast, seed 004's per-recipient messages, seed 001's connection management).
+ * Every error is JSON: {"error": code, "message": text}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuthError, authenticateService, extractToken, type ServiceKeys, type TicketIssuer, type TokenVerifier } from '../auth/index.ts';
+import type { Logger } from '../log.ts';
+import type { GatewayMetrics } from '../metrics/metrics.ts';
+import type { Fanout } from '../fanout/fanout.ts';
+import type { PresenceStore } from '../presence/presence.ts';
+import { eventEnvelope, notification, now, serviceMessage } from '../protocol/server-messages.ts';
+import { isValidId, parseRoom, roomName } from '../rooms/names.ts';
+
+export const MAX_BODY_BYTES = 1_048_576;
+export const MAX_RECIPIENTS = 1000;
+
+export interface Readiness {
+  readonly ready: boolean;
+  readonly body: Record<string, unknown>;
+}
+
+export interface ApiDeps {
+  readonly version: string;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly verifier: TokenVerifier;
+  readonly ticketIssuer: TicketIssuer;
+  /** undefined: no service keys configured, so the service API answers 503. */
+  readonly serviceKeys: ServiceKeys | undefined;
+  readonly presence: PresenceStore;
+  readonly fanout: Fanout;
+  readonly readiness: () => Promise<Readiness>;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'invalid_body', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function tenantParam(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value === '') throw new HttpError(400, 'tenant_required', `${where} needs "tenant_id": every target is scoped to one tenant`);
+  if (!isValidId(value)) throw new HttpError(400, 'invalid_tenant', '"tenant_id" is not a valid tenant id');
+  return value;
+}
+
+function idParam(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !isValidId(value)) throw new HttpError(400, 'invalid_body', `"${name}" must be a non-empty id without "/" or spaces`);
+  return value;
+}
+
+export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const requireService = (req: IncomingMessage): string => {
+    if (!deps.serviceKeys) throw new HttpError(503, 'service_api_disabled', 'SERVICE_API_KEYS is not configured');
+    const result = authenticateService(deps.serviceKeys, req.headers);
+    if (result.status === 'missing') throw new HttpError(401, 'unauthorized', 'send a service key: Authorization: Bearer <key> or X-API-Key');
+    if (result.status === 'invalid') {
+      deps.logger.warn({ event: 'service_auth', outcome: 'refused', ip: req.socket.remoteAddress, path: req.url?.split('?')[0] }, 'service key refused');
+      throw new HttpError(403, 'forbidden', 'the service key is not valid');
+    }
+    return result.service;
+  };
+
+  const routes = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    const allow = (...methods: string[]) => {
+      if (!methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${methods.join(' or ')}`);
+    };
+
+    if (path === '/healthz') {
+      allow('GET', 'HEAD');
+      return send(res, 200, { status: 'healthy', service: 'ws-gateway', version: deps.version, timestamp: now() });
+    }
+    if (path === '/readyz') {
+      allow('GET', 'HEAD');
+      const readiness = await deps.readiness();
+      return send(res, readiness.ready ? 200 : 503, readiness.body);
+    }
+    if (path === '/metrics') {
+      allow('GET');
+      return send(res, 200, await deps.metrics.metricsText(), deps.metrics.registry.contentType);
+    }
+    if (path === '/v1/ws-token') {
+      allow('POST');
+      const source = extractToken({ headers: req.headers });
+      if (!source) throw new HttpError(401, 'unauthorized', 'send your token in the Authorization: Bearer header');
+      try {
+        const identity = await deps.verifier.verify(source.token);
+        const ticket = await deps.ticketIssuer.issue(identity);
+        deps.logger.info({ event: 'auth', outcome: 'ticket_issued', user_id: identity.userId, tenant_id: identity.tenantId }, 'ws token issued');
+        return send(res, 200, {
+          token: ticket.token,
+          expires_at: new Date(ticket.expiresAt * 1000).toISOString(),
+          expires_in: Math.max(0, ticket.expiresAt - Math.floor(Date.now() / 1000)),
+        });
+      } catch (error) {
+        const reason = error instanceof AuthError ? error.reason : 'refused';
+        deps.metrics.authFailures.inc({ reason });
+        deps.logger.warn({ event: 'auth', outcome: 'ticket_refused', ip: req.socket.remoteAddress, reason }, 'ws token refused');
+        throw new HttpError(401, 'unauthorized', `the token was refused: ${reason}`);
+      }
+    }
+    if (path === '/broadcast') {
+      allow('POST');
+      const service = requireService(req);
+      const body = await readJson(req);
+      const tenantId = tenantParam(body['tenant_id'], 'POST /broadcast');
+      const message = body['message'];
+      if (message === undefined || message === null) throw new HttpError(400, 'invalid_body', 'POST /broadcast needs "message"');
+      let room: string;
+      if (body['room'] !== undefined) {
+        if (typeof body['room'] !== 'string' || !parseRoom(body['room'])) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
+        room = body['room'];
+      } else if (body['user_id'] !== undefined) room = roomName('user', idParam(body['user_id'], 'user_id'));
+      else if (body['field_id'] !== undefined) room = roomName('field', idParam(body['field_id'], 'field_id'));
+      else if (body['farm_id'] !== undefined) room = roomName('farm', idParam(body['farm_id'], 'farm_id'));
+      else room = roomName('tenant', tenantId);
+      const fromMessage = typeof message === 'object' && !Array.isArray(message) ? (message as Record<string, unknown>) : {};
+      const eventType = [body['event_type'], fromMessage['event_type']].find((v): v is string => typeof v === 'string' && v !== '') ?? 'system.notification';
+      const envelope = eventEnvelope({ eventType, data: message, priority: body['priority'] ?? fromMessage['priority'] });
+      const recipients = await deps.fanout.publish(tenantId, room, 'event', envelope, 'http');
+      deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, room, event_type: eventType, recipients }, 'broadcast');
+      return send(res, 200, { status: 'sent', recipients, room, timestamp: now() });
+    }
+    if (path === '/v1/messages') {
+      allow('POST');
+      const service = requireService(req);
+      const body = await readJson(req);
+      const tenantId = tenantParam(body['tenant_id'], 'POST /v1/messages');
+      const list = body['user_ids'] ?? body['recipientIds'];
+      if (!Array.isArray(list) || list.length === 0 || list.length > MAX_RECIPIENTS) {
+        throw new HttpError(400, 'invalid_body', `"user_ids" (or "recipientIds") must be an array of 1 to ${MAX_RECIPIENTS} user ids`);
+      }
+      const userIds = [...new Set(list.map((id) => idParam(id, 'user_ids[]')))];
+      let event: string;
+      let payload: unknown;
+      const note = body['notification'];
+      if (note !== undefined) {
+        if (typeof note !== 'object' || note === null || Array.isArray(note) || typeof (note as Record<string, unknown>)['title'] !== 'string') {
+          throw new HttpError(400, 'invalid_body', '"notification" must be an object with a "title" (and usually a "body")');
+        }
+        event = 'notification';
+        payload = notification(note as Record<string, unknown>);
+      } else {
+        if (body['message'] === undefined || body['message'] === null) throw new HttpError(400, 'invalid_body', 'send "message" or "notification"');
+        event = 'message';
+        payload = serviceMessage(service, body['message'], body['metadata']);
+      }
+      const sent: string[] = [];
+      const failed: string[] = [];
+      for (const userId of userIds) {
+        const reached = await deps.fanout.publish(tenantId, roomName('user', userId), event, payload, 'http');
+        (reached > 0 ? sent : failed).push(userId);
+      }
+      const status = failed.length === 0 ? 'sent' : sent.length === 0 ? 'error' : 'partial';
+      deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, recipients: userIds.length, sent: sent.length }, 'messages');
+      return send(res, 200, { status, recipients: { total: userIds.length, sent, failed }, sent, failed, timestamp: now() });
+    }
+    if (path === '/v1/users/connected') {
+      allow('GET');
+      requireService(req);
+      const tenant = url.searchParams.get('tenant_id');
+      const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
+      return send(res, 200, { users, total: users.length, timestamp: now() });
+    }
+    const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
+    if (userPath) {
+      const userId = idParam(decodeURIComponent(userPath[1]!), 'user id');
+      if (userPath[2] === 'status') {
+        allow('GET');
+        requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        return send(res, 200, await deps.presence.status(tenantId, userId));
+      }
+      allow('DELETE');
+      const service = requireService(req);
+      const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+      const disconnected = await deps.fanout.disconnectUser(tenantId, userId);
+      deps.logger.info({ event: 'disconnect_user', service, tenant_id: tenantId, user_id: userId, disconnected }, 'user disconnected by service');
+      return send(res, 200, { user_id: userId, tenant_id: tenantId, disconnected, timestamp: now() });
+    }
+    throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+  };
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    routes(req, res, url).catch((error: unknown) => {
+      if (res.headersSent) return res.destroy();
+      if (error instanceof HttpError) return send(res, error.status, { error: error.code, message: error.message });
+      deps.logger.error({ err: error, path: url.pathname }, 'request failed');
+      send(res, 500, { error: 'internal_error', message: 'internal error' });
+    });
+  };
+}

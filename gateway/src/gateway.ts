@@ -1,0 +1,171 @@
+/**
+ * Wires one gateway from its parts: HTTP server, transports, sessions, fan-out, API, metrics. Given every
+ * dependency explicitly (main.ts builds them from the configuration), so tests and the dev server assemble the
+ * same thing.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Server } from 'socket.io';
+import { createApiHandler, type Readiness } from './api/http.ts';
+import type { ServiceKeys, TicketIssuer, TokenVerifier } from './auth/index.ts';
+import type { GatewayConfig } from './config.ts';
+import { createLocalFanout, type Fanout } from './fanout/fanout.ts';
+import { ConnectionLimiter } from './limits/connection-limits.ts';
+import type { Logger } from './log.ts';
+import { createMetrics, type GatewayMetrics, type GatewaySnapshot } from './metrics/metrics.ts';
+import type { PresenceStore } from './presence/presence.ts';
+import { CloseCode, ErrorCode } from './protocol/codes.ts';
+import { now } from './protocol/server-messages.ts';
+import { roomTypeOf } from './rooms/names.ts';
+import { registerSessions } from './session/session.ts';
+import { createTransports } from './transports/socketio.ts';
+import { isRawJsonSocket } from './transports/ws-json.ts';
+
+export interface GatewayDeps {
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly verifier: TokenVerifier;
+  readonly ticketIssuer: TicketIssuer;
+  readonly serviceKeys: ServiceKeys | undefined;
+  readonly presence: PresenceStore;
+  readonly version: string;
+  /** Extra readiness checks (Redis, NATS): name -> healthy. */
+  readonly dependencies?: () => Record<string, boolean>;
+}
+
+export interface Gateway {
+  readonly io: Server;
+  readonly http: HttpServer;
+  readonly metrics: GatewayMetrics;
+  readonly fanout: Fanout;
+  listen(): Promise<AddressInfo>;
+  /** Turns unready, stops accepting, moves clients away with jitter, then closes. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, logger } = deps;
+  let draining = false;
+
+  const http = createServer();
+  // Sockets exist before the metrics need them; the snapshot reads them lazily.
+  let io: Server | undefined;
+  const snapshot = (): GatewaySnapshot => {
+    const connectionsByTransport = new Map<string, number>([['socketio', 0], ['ws', 0]]);
+    const connectionsByRoomType = new Map<string, number>();
+    let rooms = 0;
+    if (io) {
+      for (const socket of io.of('/').sockets.values()) {
+        const transport = isRawJsonSocket(socket) ? 'ws' : 'socketio';
+        connectionsByTransport.set(transport, (connectionsByTransport.get(transport) ?? 0) + 1);
+      }
+      for (const [room, members] of io.of('/').adapter.rooms) {
+        const type = roomTypeOf(room);
+        if (!type) continue;
+        rooms += 1;
+        connectionsByRoomType.set(type, (connectionsByRoomType.get(type) ?? 0) + members.size);
+      }
+    }
+    return { connectionsByTransport, connectionsByRoomType, rooms };
+  };
+  const metrics = createMetrics(snapshot);
+  const layer = createTransports(http, config, { logger, metrics });
+  io = layer.io;
+  const fanout = createLocalFanout(layer.io, layer.transports, metrics);
+
+  registerSessions(layer.io, {
+    config,
+    verifier: deps.verifier,
+    metrics,
+    logger,
+    presence: deps.presence,
+    limiter: new ConnectionLimiter({
+      maxPerIp: config.limits.maxConnectionsPerIp,
+      maxPerUser: config.limits.maxConnectionsPerUser,
+      maxPerTenant: config.limits.maxConnectionsPerTenant,
+    }),
+    transports: layer.transports,
+  });
+
+  const readiness = async (): Promise<Readiness> => {
+    const dependencies = deps.dependencies?.() ?? {};
+    const healthy = Object.values(dependencies).every(Boolean);
+    const state = snapshot();
+    const total = [...state.connectionsByTransport.values()].reduce((a, b) => a + b, 0);
+    return {
+      ready: !draining && healthy,
+      body: {
+        status: draining ? 'draining' : healthy ? 'ok' : 'degraded',
+        nats: dependencies['nats'] ?? null,
+        redis: dependencies['redis'] ?? null,
+        connections: { total_connections: total, total_rooms: state.rooms },
+        timestamp: now(),
+      },
+    };
+  };
+
+  const api = createApiHandler({
+    version: deps.version,
+    logger,
+    metrics,
+    verifier: deps.verifier,
+    ticketIssuer: deps.ticketIssuer,
+    serviceKeys: deps.serviceKeys,
+    presence: deps.presence,
+    fanout,
+    readiness,
+  });
+  // engine.io answers /socket.io/ itself; everything else is the API.
+  http.on('request', (req, res) => {
+    if (req.url?.startsWith('/socket.io/')) return;
+    api(req, res);
+  });
+  http.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  });
+
+  return {
+    io: layer.io,
+    http,
+    metrics,
+    fanout,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => {
+          http.off('error', reject);
+          resolve(http.address() as AddressInfo);
+        });
+      }),
+    async drain() {
+      if (draining) return;
+      draining = true;
+      layer.stopAccepting();
+      const sockets = [...layer.io.of('/').sockets.values()];
+      // Spread the goodbyes over half the drain budget so clients do not reconnect in one wave.
+      const spreadMs = Math.min(config.drainSeconds * 500, 10_000);
+      logger.info({ event: 'drain', connections: sockets.length, spread_ms: spreadMs }, 'draining');
+      await Promise.all(sockets.map(async (socket) => {
+        const delay = Math.floor(Math.random() * spreadMs);
+        await sleep(delay);
+        if (!socket.connected) return;
+        const reconnectAfterMs = Math.floor(Math.random() * 1000);
+        socket.emit('reconnect', { type: 'reconnect', reason: 'draining', reconnect_after_ms: reconnectAfterMs, timestamp: now() });
+        if (isRawJsonSocket(socket)) {
+          layer.transports.close(socket, CloseCode.serviceRestart, ErrorCode.internalError);
+        } else {
+          // Closing the transport (not the namespace) keeps the session recoverable and lets the stock
+          // client reconnect by itself, with its own randomised backoff.
+          socket.conn.close();
+        }
+      }));
+    },
+    async close() {
+      layer.io.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The composition root: parses the configuration once, builds every part, starts listening, and owns the
+ * SIGTERM drain. The only module besides config.ts that touches process.env.
+ */
+import { ConfigError, parseConfig, type GatewayConfig } from './config.ts';
+import { createTicketIssuer, createTokenVerifier, deriveTicketKey, parseServiceKeys } from './auth/index.ts';
+import { createGateway, type Gateway } from './gateway.ts';
+import { createLogger, type Logger } from './log.ts';
+import { MemoryPresence } from './presence/presence.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+export const VERSION: string = pkg.version;
+
+export function buildGateway(config: GatewayConfig, logger: Logger): Gateway {
+  const secret = config.auth.secret === undefined ? undefined : new TextEncoder().encode(config.auth.secret);
+  // Tickets need a key every replica shares: WS_TICKET_SECRET, else one derived from the JWT secret.
+  const ticketMaterial = config.auth.ticketSecret ?? config.auth.secret;
+  if (ticketMaterial === undefined) {
+    throw new ConfigError(['WS_TICKET_SECRET: required when JWT_SECRET_KEY is not set (tickets need a key shared by every replica)']);
+  }
+  const ticketKey = config.auth.ticketSecret !== undefined ? new TextEncoder().encode(config.auth.ticketSecret) : deriveTicketKey(ticketMaterial);
+  const verifier = createTokenVerifier({
+    algorithms: config.auth.algorithms,
+    ...(secret ? { secret } : {}),
+    ...(config.auth.jwksUrl ? { jwksUrl: config.auth.jwksUrl } : {}),
+    ...(config.auth.issuer ? { issuer: config.auth.issuer } : {}),
+    ...(config.auth.audience ? { audience: config.auth.audience } : {}),
+    tenantClaim: config.auth.tenantClaim,
+    clockToleranceSeconds: config.auth.clockToleranceSeconds,
+    ticketKey,
+  });
+  let serviceKeys;
+  try {
+    serviceKeys = config.serviceApiKeys === undefined ? undefined : parseServiceKeys(config.serviceApiKeys);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+  if (!serviceKeys) logger.warn('SERVICE_API_KEYS is not set: the service API answers 503');
+  return createGateway({
+    config,
+    logger,
+    verifier,
+    ticketIssuer: createTicketIssuer({ ticketKey, tenantClaim: config.auth.tenantClaim, ttlSeconds: config.auth.ticketTtlSeconds }),
+    serviceKeys,
+    presence: new MemoryPresence(),
+    version: VERSION,
+  });
+}
+
+/** Starts a gateway and drains it on SIGTERM/SIGINT. */
+export async function run(config: GatewayConfig, logger: Logger): Promise<Gateway> {
+  const gateway = buildGateway(config, logger);
+  const address = await gateway.listen();
+  logger.info({ event: 'listening', port: address.port, version: VERSION }, `gateway listening on :${address.port}`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: 'shutdown', signal }, 'draining before exit');
+    const deadline = setTimeout(() => process.exit(0), config.drainSeconds * 1000 + 2000);
+    deadline.unref();
+    await gateway.drain();
+    await gateway.close();
+    logger.flush?.();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  return gateway;
+}
+
+if (import.meta.main) {
+  let config: GatewayConfig;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  run(config, logger).catch((error: unknown) => {
+    if (error instanceof ConfigError) console.error(error.message);
+    else logger.fatal({ err: error }, 'gateway failed to start');
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * The gateway's Prometheus metrics (they replace seed 000's /stats). One registry per gateway instance, passed
+ * explicitly: no default global registry. Gauges that describe current state are computed at scrape time from a
+ * snapshot function, so the hot path only increments counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewaySnapshot {
+  readonly connectionsByTransport: ReadonlyMap<string, number>;
+  readonly rooms: number;
+  readonly connectionsByRoomType: ReadonlyMap<string, number>;
+}
+
+export type DeliverySource = 'client' | 'http' | 'nats';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly connects: Counter<'transport'>;
+  readonly disconnects: Counter<'transport' | 'reason'>;
+  readonly messagesIn: Counter<'type'>;
+  readonly messagesOut: Counter<'type'>;
+  readonly publishes: Counter<'source'>;
+  readonly deliveries: Counter<'source'>;
+  readonly errorReplies: Counter<'code'>;
+  readonly authFailures: Counter<'reason'>;
+  readonly authSuccesses: Counter<'source'>;
+  readonly rateLimited: Counter<'scope'>;
+  readonly deprecatedTokenUse: Counter;
+  readonly publishDuration: Histogram<'source'>;
+  metricsText(): Promise<string>;
+}
+
+export function createMetrics(snapshot: () => GatewaySnapshot): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'rtgw_connections',
+    help: 'Open client connections on this replica, by transport (socketio, ws).',
+    labelNames: ['transport'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [transport, count] of snapshot().connectionsByTransport) this.set({ transport }, count);
+    },
+  });
+  new Gauge({
+    name: 'rtgw_rooms',
+    help: 'Tenant-scoped rooms with at least one member on this replica.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot().rooms);
+    },
+  });
+  new Gauge({
+    name: 'rtgw_room_memberships',
+    help: 'Connections in rooms on this replica, by room type (seed 000 connections_by_room_type).',
+    labelNames: ['room_type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [roomType, count] of snapshot().connectionsByRoomType) this.set({ room_type: roomType }, count);
+    },
+  });
+
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames: [...labelNames], registers: [registry] });
+
+  const metrics: GatewayMetrics = {
+    registry,
+    connects: counter('rtgw_connects_total', 'Accepted client connections, by transport.', ['transport']),
+    disconnects: counter('rtgw_disconnects_total', 'Closed client connections, by transport and reason.', ['transport', 'reason']),
+    messagesIn: counter('rtgw_messages_in_total', 'Client messages received, by type (unknown types counted as "unknown").', ['type']),
+    messagesOut: counter('rtgw_messages_out_total', 'Messages the gateway published or replied, by type.', ['type']),
+    publishes: counter('rtgw_publishes_total', 'Publishes to a room or user, by source (client, http, nats).', ['source']),
+    deliveries: counter('rtgw_deliveries_total', 'Messages delivered to connections on this replica, by source.', ['source']),
+    errorReplies: counter('rtgw_error_replies_total', 'Error replies sent to clients, by error code.', ['code']),
+    authFailures: counter('rtgw_auth_failures_total', 'Refused authentications, by reason.', ['reason']),
+    authSuccesses: counter('rtgw_auth_successes_total', 'Accepted authentications, by token source (header, auth, query).', ['source']),
+    rateLimited: counter('rtgw_rate_limited_total', 'Refusals by a limit: message rate, or connections per ip/user/tenant.', ['scope']),
+    deprecatedTokenUse: new Counter({
+      name: 'rtgw_deprecated_token_query_total',
+      help: 'Connections that passed their token in the ?token= query parameter (deprecated).',
+      registers: [registry],
+    }),
+    publishDuration: new Histogram({
+      name: 'rtgw_publish_duration_seconds',
+      help: 'Time to hand a publish to the fan-out (local delivery, or the adapter for other replicas).',
+      labelNames: ['source'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    metricsText: () => registry.metrics(),
+  };
+  return metrics;
+}
+
