@@ -10,8 +10,11 @@ import { roomName, scopedRoom } from '../rooms/names.ts';
 import type { Transports } from '../session/session.ts';
 
 export interface Fanout {
-  /** Emits `event` to the tenant's room; resolves with the number of connections it reached. */
-  publish(tenantId: string, room: string, event: string, payload: unknown, source: DeliverySource): Promise<number>;
+  /**
+   * Emits `event` to the tenant's rooms (a connection in several of them gets it once); resolves with the
+   * number of connections it reached.
+   */
+  publish(tenantId: string, rooms: string | readonly string[], event: string, payload: unknown, source: DeliverySource): Promise<number>;
   /** Connections in the tenant's room, fleet-wide. */
   members(tenantId: string, room: string): Promise<number>;
   /** Closes every connection of the user (4004); resolves with how many. */
@@ -21,16 +24,17 @@ export interface Fanout {
 export function createLocalFanout(io: Server, transports: Transports, metrics: GatewayMetrics): Fanout {
   const localMembers = (scoped: string) => io.of('/').adapter.rooms.get(scoped)?.size ?? 0;
   return {
-    async publish(tenantId, room, event, payload, source) {
-      const scoped = scopedRoom(tenantId, room);
+    async publish(tenantId, rooms, event, payload, source) {
+      const scoped = (typeof rooms === 'string' ? [rooms] : rooms).map((room) => scopedRoom(tenantId, room));
       const stop = metrics.publishDuration.startTimer({ source });
-      const recipients = localMembers(scoped);
+      const recipients = scoped.length === 1 ? localMembers(scoped[0]!) : io.of('/').adapter.sockets(new Set(scoped)).then((ids) => ids.size);
       io.to(scoped).emit(event, payload);
       stop();
       metrics.publishes.inc({ source });
-      metrics.deliveries.inc({ source }, recipients);
-      metrics.messagesOut.inc({ type: event === 'event' ? 'event' : event });
-      return recipients;
+      const reached = await recipients;
+      metrics.deliveries.inc({ source }, reached);
+      metrics.messagesOut.inc({ type: event });
+      return reached;
     },
     async members(tenantId, room) {
       return localMembers(scopedRoom(tenantId, room));
