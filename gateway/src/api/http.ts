@@ -45,7 +45,11 @@ class HttpError extends Error {
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  const headers: Record<string, string | number> = { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) };
+  // Answered before the body was read (401/403, 413): the rest of it is still on the socket, so the connection
+  // cannot carry another request. Say so, or a keep-alive client reuses it and its next request is reset.
+  if (!res.req.complete) headers['connection'] = 'close';
+  res.writeHead(status, headers);
   res.end(text);
 }
 
