@@ -8,6 +8,8 @@ export const MAX_TOPICS_PER_MESSAGE = 50;
 export const MAX_ROOM_NAME_LENGTH = 200;
 export const MAX_MESSAGE_ID_LENGTH = 200;
 export const MAX_TOKEN_LENGTH = 8192;
+/** Arrays/objects nested deeper than this are refused: recursive JSON handling (stringify, the socket.io encoder) would overflow the stack. */
+export const MAX_JSON_DEPTH = 32;
 
 export type ClientMessage =
   | { readonly type: 'subscribe'; readonly topics: readonly string[] }
@@ -35,6 +37,18 @@ export type ParseResult =
   | { readonly ok: false; readonly code: ErrorCodeValue; readonly error: string };
 
 const fail = (code: ErrorCodeValue, error: string): ParseResult => ({ ok: false, code, error });
+
+/** Whether `value` nests arrays/objects more than `max` levels deep. Iterative, so hostile depth cannot overflow the stack. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, level] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (level > max) return true;
+    for (const child of Object.values(current)) stack.push([child, level + 1]);
+  }
+  return false;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -70,6 +84,7 @@ export function parseClientMessage(type: unknown, body: unknown): ParseResult {
   // A message without fields (ping) may come with no payload at all on socket.io.
   const fields: Record<string, unknown> = body === undefined || body === null ? {} : isRecord(body) ? body : {};
   if (body !== undefined && body !== null && !isRecord(body)) return fail(ErrorCode.invalidMessage, `the payload of "${type}" must be a JSON object`);
+  if (nestedDeeperThan(fields, MAX_JSON_DEPTH)) return fail(ErrorCode.invalidMessage, `the message is nested more than ${MAX_JSON_DEPTH} levels deep`);
   switch (type) {
     case 'subscribe':
     case 'unsubscribe': {

@@ -70,7 +70,9 @@ export function createTransports(
     ...deps.serverOptions,
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false });
+  // skipUTF8Validation: ws-json.ts checks text frames itself and answers invalid UTF-8 with an error reply, where
+  // ws would close the connection (1007).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
   httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path?.startsWith('/socket.io')) return; // engine.io's own listener

@@ -12,13 +12,14 @@
  *   socket.io ACK [reply]                  ->  the reply object (nothing for an empty ack)
  *   socket.io CONNECT_ERROR {data:{code}}  ->  close frame with that code (4001, 4003, 4029)
  */
+import { isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'socket.io';
 import type { WebSocket } from 'ws';
 import { CLOSE_REASONS, CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
-import { isClientMessageType } from '../protocol/client-messages.ts';
+import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protocol/client-messages.ts';
 import { errorReply } from '../protocol/server-messages.ts';
 
 export interface RawConnectionOptions {
@@ -190,6 +191,8 @@ export class RawJsonConnection extends EventEmitter {
     if (data.length > this.options.maxMessageBytes) {
       return this.reply(ErrorCode.messageTooLarge, `the frame is ${data.length} bytes; the limit is ${this.options.maxMessageBytes}`);
     }
+    // The server skips ws's own UTF-8 check (it would close with 1007): invalid text gets an error reply instead.
+    if (!isUtf8(data)) return this.reply(ErrorCode.invalidJson, 'the frame is not valid UTF-8');
     let message: unknown;
     try {
       message = JSON.parse(data.toString('utf8'));
@@ -198,6 +201,11 @@ export class RawJsonConnection extends EventEmitter {
     }
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
       return this.reply(ErrorCode.invalidMessage, 'a message must be a JSON object with a "type"');
+    }
+    // Checked before the re-encoding below: JSON.stringify recurses, and a deep enough frame would overflow the
+    // stack and take the whole process down.
+    if (nestedDeeperThan(message, MAX_JSON_DEPTH)) {
+      return this.reply(ErrorCode.invalidMessage, `the message is nested more than ${MAX_JSON_DEPTH} levels deep`);
     }
     const { type, ...body } = message as Record<string, unknown>;
     if (typeof type !== 'string') return this.reply(ErrorCode.invalidMessage, 'a message needs "type", a string');
