@@ -19,7 +19,8 @@ export class TokenBucket {
   take(nowMs: number): boolean {
     const elapsed = Math.max(0, nowMs - this.updatedAt);
     this.tokens = Math.min(this.burst, this.tokens + elapsed * this.ratePerMs);
-    this.updatedAt = nowMs;
+    // A wall clock can step back: keep the latest time seen, or the time up to it would be refilled twice.
+    this.updatedAt = Math.max(this.updatedAt, nowMs);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
