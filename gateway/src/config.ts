@@ -142,6 +142,8 @@ export function parseConfig(env: Env): GatewayConfig {
 
   // JWT_ALGORITHM is seed 000's name; JWT_ALGORITHMS (a list) wins when both are set.
   const algorithms = r.list('JWT_ALGORITHMS') ?? r.list('JWT_ALGORITHM') ?? ['HS256'];
+  // Set but empty (",") is a mistake, not a request for the default: the verifier would refuse to start.
+  if (algorithms.length === 0) r.problems.push('JWT_ALGORITHMS: lists no algorithm');
   for (const algorithm of algorithms) {
     if (algorithm.toLowerCase() === 'none') r.problems.push('JWT_ALGORITHMS: "none" is never allowed: tokens must be signed');
     else if (!HMAC_ALGORITHMS.includes(algorithm) && !ASYMMETRIC_ALGORITHMS.includes(algorithm)) {
@@ -164,10 +166,12 @@ export function parseConfig(env: Env): GatewayConfig {
   const allowedOrigins = origins.includes('*') ? '*' : origins;
   for (const origin of origins) {
     if (origin === '*') continue;
+    // An origin never has a user part, and one with '@' may carry a password: never echo it.
+    const shown = origin.includes('@') ? 'a value with a user part ("@")' : `"${origin}"`;
     try {
-      if (new URL(origin).origin !== origin) r.problems.push(`CORS_ALLOWED_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path)`);
+      if (new URL(origin).origin !== origin) r.problems.push(`CORS_ALLOWED_ORIGINS: ${shown} is not an origin (scheme://host[:port], no path)`);
     } catch {
-      r.problems.push(`CORS_ALLOWED_ORIGINS: "${origin}" is not an origin`);
+      r.problems.push(`CORS_ALLOWED_ORIGINS: ${shown} is not an origin`);
     }
   }
 
