@@ -80,3 +80,12 @@ export async function connectPeer(gateway: GatewayProcess, options: PeerOptions)
     close: () => client.close(),
   };
 }
+
+/** ISO 8601 UTC, as every `timestamp` the gateway sends. */
+export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** A received message without what the transport adds (the /ws recovery `id`, the socket.io event name). */
+export function payload(message: Json): Json {
+  const { id: _id, __event: _event, ...rest } = message;
+  return rest;
+}

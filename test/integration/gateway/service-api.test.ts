@@ -6,17 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import type { Json } from '../../harness/clients.ts';
-import { connectPeer, type Peer } from '../../harness/peers.ts';
+import { ISO_TIME, payload, connectPeer, type Peer } from '../../harness/peers.ts';
 import { waitFor } from '../../harness/process.ts';
 import { SERVICE_KEY } from '../../harness/tokens.ts';
-
-const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-
-/** A received message without what the transport adds (the /ws recovery `id`, the socket.io event name). */
-function payload(message: Json): Json {
-  const { id: _id, __event: _event, ...rest } = message;
-  return rest;
-}
 
 /** What each peer received of `type` whose `pick` matches, after every peer has settled. */
 async function receivedBy(peers: Record<string, Peer>, type: string, pick: (m: Json) => boolean): Promise<Record<string, Json[]>> {
