@@ -37,6 +37,12 @@ describe('health, readiness and metrics', () => {
   /** A sample's value; absent counters (a label never used yet) read as 0. */
   const value = (samples: Map<string, number>, name: string, labels: Record<string, string> = {}) => samples.get(series(name, labels)) ?? 0;
 
+  /** How much each of `expected`'s series moved since `before`, keyed like `expected` (for one deepEqual). */
+  const movedSince = async (before: Map<string, number>, expected: Record<string, number>) => {
+    const now = await scrape();
+    return Object.fromEntries(Object.keys(expected).map((key) => [key, (now.get(key) ?? 0) - (before.get(key) ?? 0)]));
+  };
+
   before(async () => {
     gateway = await startGateway({ MAX_CONNECTIONS_PER_USER: '2' });
   });
@@ -102,25 +108,26 @@ describe('health, readiness and metrics', () => {
     const published = await gateway.api('/broadcast', { json: { tenant_id: 'tm', room: 'weather', message: { event_type: 'weather.updated' } } });
     assert.equal(published.body.recipients, 2);
 
-    const during = await scrape();
-    const delta = (name: string, labels: Record<string, string> = {}) => value(during, name, labels) - value(before, name, labels);
-    assert.equal(delta('rtgw_connections', { transport: 'ws' }), 1);
-    assert.equal(delta('rtgw_connections', { transport: 'socketio' }), 1);
     // New rooms of tenant tm: tenant:tm, user:m-ws, user:m-sio, weather, field:m1, chat:m.
-    assert.equal(delta('rtgw_rooms'), 6);
-    assert.equal(delta('rtgw_room_memberships', { room_type: 'tenant' }), 2);
-    assert.equal(delta('rtgw_room_memberships', { room_type: 'user' }), 2);
-    assert.equal(delta('rtgw_room_memberships', { room_type: 'weather' }), 2);
-    assert.equal(delta('rtgw_room_memberships', { room_type: 'field' }), 1);
-    assert.equal(delta('rtgw_room_memberships', { room_type: 'chat' }), 2);
-    assert.equal(delta('rtgw_messages_in_total', { type: 'subscribe' }), 2);
-    assert.equal(delta('rtgw_messages_in_total', { type: 'join_room' }), 2);
-    assert.equal(delta('rtgw_messages_in_total', { type: 'ping' }), 2);
-    assert.equal(delta('rtgw_messages_in_total', { type: 'broadcast' }), 1);
-    assert.equal(delta('rtgw_messages_in_total', { type: 'typing' }), 1);
-    assert.equal(delta('rtgw_messages_out_total', { type: 'message' }), 1);
-    assert.equal(delta('rtgw_messages_out_total', { type: 'chat.typing' }), 1);
-    assert.equal(delta('rtgw_messages_out_total', { type: 'event' }), 1);
+    const expected: Record<string, number> = {
+      'rtgw_connections{transport="ws"}': 1,
+      'rtgw_connections{transport="socketio"}': 1,
+      rtgw_rooms: 6,
+      'rtgw_room_memberships{room_type="tenant"}': 2,
+      'rtgw_room_memberships{room_type="user"}': 2,
+      'rtgw_room_memberships{room_type="weather"}': 2,
+      'rtgw_room_memberships{room_type="field"}': 1,
+      'rtgw_room_memberships{room_type="chat"}': 2,
+      'rtgw_messages_in_total{type="subscribe"}': 2,
+      'rtgw_messages_in_total{type="join_room"}': 2,
+      'rtgw_messages_in_total{type="ping"}': 2,
+      'rtgw_messages_in_total{type="broadcast"}': 1,
+      'rtgw_messages_in_total{type="typing"}': 1,
+      'rtgw_messages_out_total{type="message"}': 1,
+      'rtgw_messages_out_total{type="chat.typing"}': 1,
+      'rtgw_messages_out_total{type="event"}': 1,
+    };
+    assert.deepEqual(await movedSince(before, expected), expected);
 
     ws.close();
     sio.close();
@@ -153,13 +160,14 @@ describe('health, readiness and metrics', () => {
     old.close();
     assert.equal(deprecated['user']['user_id'], 'old-client');
 
-    const during = await scrape();
-    const delta = (name: string, labels: Record<string, string> = {}) => value(during, name, labels) - value(before, name, labels);
-    assert.equal(delta('rtgw_auth_failures_total', { reason: 'missing_token' }), 1);
-    assert.equal(delta('rtgw_auth_failures_total', { reason: 'invalid_signature' }), 1);
-    assert.equal(delta('rtgw_auth_failures_total', { reason: 'expired' }), 1);
-    assert.equal(delta('rtgw_auth_failures_total', { reason: 'tenant_mismatch' }), 1);
-    assert.equal(delta('rtgw_rate_limited_total', { scope: 'user' }), 1);
-    assert.equal(delta('rtgw_deprecated_token_query_total'), 1);
+    const expected: Record<string, number> = {
+      'rtgw_auth_failures_total{reason="missing_token"}': 1,
+      'rtgw_auth_failures_total{reason="invalid_signature"}': 1,
+      'rtgw_auth_failures_total{reason="expired"}': 1,
+      'rtgw_auth_failures_total{reason="tenant_mismatch"}': 1,
+      'rtgw_rate_limited_total{scope="user"}': 1,
+      rtgw_deprecated_token_query_total: 1,
+    };
+    assert.deepEqual(await movedSince(before, expected), expected);
   });
 });
