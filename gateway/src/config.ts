@@ -50,13 +50,20 @@ export interface GatewayConfig {
   readonly redis: {
     readonly url: string | undefined;
     readonly streamName: string;
-    readonly streamMaxLen: number | undefined;
+    /** Derived from the recovery window unless REDIS_STREAM_MAXLEN is set (and then checked against it). */
+    readonly streamMaxLen: number;
   };
   readonly nats: {
     readonly url: string | undefined;
     readonly subjects: readonly string[];
+    /** Core NATS queue group: each message is handled by one replica, which fans it out to the fleet. */
+    readonly queueGroup: string;
+    /** Set (both or neither): consume through a durable JetStream consumer shared by every replica. */
+    readonly jetstream: { readonly stream: string; readonly durable: string } | undefined;
   };
   readonly recoveryWindowSeconds: number;
+  /** The publish rate (entries a second on the stream) the recovery window must hold. */
+  readonly recoveryMaxPublishRate: number;
   readonly drainSeconds: number;
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
@@ -133,6 +140,34 @@ class Reader {
   }
 }
 
+/** JetStream stream and consumer names, and queue groups: letters, digits, '-' and '_' (no '.', '*', '>' or spaces). */
+const NATS_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+/** A subject or wildcard: dot-separated non-empty tokens without spaces; '>' only as the last token. */
+function isValidSubject(subject: string): boolean {
+  const tokens = subject.split('.');
+  return tokens.every((token, i) => /^[^\s]+$/.test(token) && (!token.includes('>') || (token === '>' && i === tokens.length - 1)) && (!token.includes('*') || token === '*'));
+}
+
+function parseNats(r: Reader): GatewayConfig['nats'] {
+  const url = r.url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']);
+  const subjects = r.list('NATS_SUBJECTS') ?? [...DEFAULT_NATS_SUBJECTS];
+  if (subjects.length === 0) r.problems.push('NATS_SUBJECTS: lists no subject');
+  for (const subject of subjects) if (!isValidSubject(subject)) r.problems.push(`NATS_SUBJECTS: "${subject}" is not a valid subject`);
+  const name = (variable: string): string | undefined => {
+    const value = r.string(variable);
+    if (value !== undefined && !NATS_NAME.test(value)) r.problems.push(`${variable}: "${value}" may only have letters, digits, '-' and '_' (at most 128)`);
+    return value;
+  };
+  const queueGroup = name('NATS_QUEUE_GROUP') ?? 'rtgw-bridge';
+  const stream = name('NATS_JETSTREAM_STREAM');
+  const durable = name('NATS_JETSTREAM_DURABLE');
+  if ((stream === undefined) !== (durable === undefined)) {
+    r.problems.push('NATS_JETSTREAM_STREAM, NATS_JETSTREAM_DURABLE: set both (JetStream) or neither (core NATS with a queue group)');
+  }
+  if (stream !== undefined && r.string('NATS_URL') === undefined) r.problems.push('NATS_JETSTREAM_STREAM: needs NATS_URL');
+  return { url, subjects, queueGroup, jetstream: stream !== undefined && durable !== undefined ? { stream, durable } : undefined };
+}
+
 export function parseConfig(env: Env): GatewayConfig {
   const r = new Reader(env);
 
@@ -176,7 +211,20 @@ export function parseConfig(env: Env): GatewayConfig {
   }
 
   const messagesPerSecond = r.integer('RATE_LIMIT_MESSAGES_PER_SECOND', 20, 1, 100_000);
-  const streamMaxLenRaw = r.string('REDIS_STREAM_MAXLEN');
+  // The stream is the recovery window: a client can recover while its last offset is still in the stream,
+  // so the stream must hold window x rate entries (docs/reference/recovery.md).
+  const recoveryWindowSeconds = r.integer('RECOVERY_WINDOW_SECONDS', 120, 0, 86_400);
+  const recoveryMaxPublishRate = r.integer('RECOVERY_MAX_PUBLISH_RATE', 100, 1, 1_000_000);
+  const neededEntries = Math.max(1000, Math.ceil(recoveryWindowSeconds * recoveryMaxPublishRate * 1.1));
+  let streamMaxLen = neededEntries;
+  if (r.string('REDIS_STREAM_MAXLEN') !== undefined) {
+    streamMaxLen = r.integer('REDIS_STREAM_MAXLEN', neededEntries, 100, 1_000_000_000);
+    if (streamMaxLen < recoveryWindowSeconds * recoveryMaxPublishRate) {
+      r.problems.push(
+        `REDIS_STREAM_MAXLEN: ${streamMaxLen} entries cannot hold RECOVERY_WINDOW_SECONDS=${recoveryWindowSeconds} at RECOVERY_MAX_PUBLISH_RATE=${recoveryMaxPublishRate}/s (needs at least ${recoveryWindowSeconds * recoveryMaxPublishRate}); raise it, or unset it to derive it`,
+      );
+    }
+  }
 
   const config: GatewayConfig = {
     host: r.string('HOST') ?? '0.0.0.0',
@@ -209,13 +257,11 @@ export function parseConfig(env: Env): GatewayConfig {
     redis: {
       url: r.url('REDIS_URL', ['redis:', 'rediss:']),
       streamName: r.string('REDIS_STREAM_NAME') ?? 'rtgw:stream',
-      streamMaxLen: streamMaxLenRaw === undefined ? undefined : r.integer('REDIS_STREAM_MAXLEN', 10_000, 100, 100_000_000),
+      streamMaxLen,
     },
-    nats: {
-      url: r.url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:']),
-      subjects: r.list('NATS_SUBJECTS') ?? [...DEFAULT_NATS_SUBJECTS],
-    },
-    recoveryWindowSeconds: r.integer('RECOVERY_WINDOW_SECONDS', 120, 0, 86_400),
+    nats: parseNats(r),
+    recoveryWindowSeconds,
+    recoveryMaxPublishRate,
     drainSeconds: r.integer('DRAIN_SECONDS', 20, 0, 3_600),
     pingIntervalMs: r.integer('PING_INTERVAL_MS', 25_000, 1_000, 300_000),
     pingTimeoutMs: r.integer('PING_TIMEOUT_MS', 20_000, 1_000, 300_000),

@@ -10,17 +10,18 @@ import type { Server } from 'socket.io';
 import { createApiHandler, type Readiness } from './api/http.ts';
 import type { ServiceKeys, TicketIssuer, TokenVerifier } from './auth/index.ts';
 import type { GatewayConfig } from './config.ts';
-import { createLocalFanout, type Fanout } from './fanout/fanout.ts';
+import { createFanout, type Fanout } from './fanout/fanout.ts';
+import type { RedisFleet } from './fanout/redis-fleet.ts';
 import { ConnectionLimiter } from './limits/connection-limits.ts';
 import type { Logger } from './log.ts';
+import { countDeliveries } from './metrics/deliveries.ts';
 import { createMetrics, type GatewayMetrics, type GatewaySnapshot } from './metrics/metrics.ts';
 import type { PresenceStore } from './presence/presence.ts';
 import { CloseCode, ErrorCode } from './protocol/codes.ts';
 import { now } from './protocol/server-messages.ts';
 import { roomTypeOf } from './rooms/names.ts';
-import { registerSessions } from './session/session.ts';
+import { closeConnection, registerSessions } from './session/session.ts';
 import { createTransports } from './transports/socketio.ts';
-import { isRawJsonSocket } from './transports/ws-json.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -30,7 +31,9 @@ export interface GatewayDeps {
   readonly serviceKeys: ServiceKeys | undefined;
   readonly presence: PresenceStore;
   readonly version: string;
-  /** Extra readiness checks (Redis, NATS): name -> healthy. */
+  /** With REDIS_URL: the Redis Streams adapter and its client; without, this replica is a fleet of one. */
+  readonly fleet?: RedisFleet;
+  /** Extra readiness checks (NATS): name -> healthy. */
   readonly dependencies?: () => Record<string, boolean>;
 }
 
@@ -58,7 +61,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     let rooms = 0;
     if (io) {
       for (const socket of io.of('/').sockets.values()) {
-        const transport = isRawJsonSocket(socket) ? 'ws' : 'socketio';
+        const transport = layer.transports.transportOf(socket);
         connectionsByTransport.set(transport, (connectionsByTransport.get(transport) ?? 0) + 1);
       }
       for (const [room, members] of io.of('/').adapter.rooms) {
@@ -71,9 +74,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return { connectionsByTransport, connectionsByRoomType, rooms };
   };
   const metrics = createMetrics(snapshot);
-  const layer = createTransports(http, config, { logger, metrics });
+  const layer = createTransports(http, config, {
+    logger,
+    metrics,
+    ...(deps.fleet ? { serverOptions: { adapter: deps.fleet.adapter as never } } : {}),
+  });
   io = layer.io;
-  const fanout = createLocalFanout(layer.io, layer.transports, metrics);
+  countDeliveries(layer.io.of('/').adapter, metrics);
+  deps.fleet?.keepSessions(layer.io);
+  const fanout = createFanout(layer.io, metrics, { clustered: deps.fleet !== undefined });
 
   registerSessions(layer.io, {
     config,
@@ -87,10 +96,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxPerTenant: config.limits.maxConnectionsPerTenant,
     }),
     transports: layer.transports,
+    ...(deps.fleet ? { recoveryOffset: deps.fleet.latestOffset } : {}),
   });
 
   const readiness = async (): Promise<Readiness> => {
-    const dependencies = deps.dependencies?.() ?? {};
+    const dependencies: Record<string, boolean> = { ...(deps.fleet ? { redis: deps.fleet.healthy() } : {}), ...deps.dependencies?.() };
     const healthy = Object.values(dependencies).every(Boolean);
     const state = snapshot();
     const total = [...state.connectionsByTransport.values()].reduce((a, b) => a + b, 0);
@@ -151,15 +161,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         const delay = Math.floor(Math.random() * spreadMs);
         await sleep(delay);
         if (!socket.connected) return;
-        const reconnectAfterMs = Math.floor(Math.random() * 1000);
-        socket.emit('reconnect', { type: 'reconnect', reason: 'draining', reconnect_after_ms: reconnectAfterMs, timestamp: now() });
-        if (isRawJsonSocket(socket)) {
-          layer.transports.close(socket, CloseCode.serviceRestart, ErrorCode.internalError);
-        } else {
-          // Closing the transport (not the namespace) keeps the session recoverable and lets the stock
-          // client reconnect by itself, with its own randomised backoff.
-          socket.conn.close();
-        }
+        // 1012: on socket.io a transport close, so the stock client reconnects by itself (randomised backoff)
+        // and recovers its session elsewhere; raw /ws clients get the advised delay in the notice.
+        closeConnection(layer.io, socket, CloseCode.serviceRestart, ErrorCode.serviceRestart, Math.floor(Math.random() * 1000));
       }));
     },
     async close() {

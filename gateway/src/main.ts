@@ -6,12 +6,24 @@ import { ConfigError, parseConfig, type GatewayConfig } from './config.ts';
 import { createTicketIssuer, createTokenVerifier, deriveTicketKey, parseServiceKeys } from './auth/index.ts';
 import { createGateway, type Gateway } from './gateway.ts';
 import { createLogger, type Logger } from './log.ts';
-import { MemoryPresence } from './presence/presence.ts';
+import { createNatsBridge, type NatsBridge } from './bridge/nats.ts';
+import { randomUUID } from 'node:crypto';
+import { createRedisFleet, type RedisFleet } from './fanout/redis-fleet.ts';
+import { MemoryPresence, type PresenceStore } from './presence/presence.ts';
+import { RedisPresence } from './presence/redis.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export const VERSION: string = pkg.version;
 
-export function buildGateway(config: GatewayConfig, logger: Logger): Gateway {
+export interface Assembled {
+  readonly gateway: Gateway;
+  /** With NATS_URL: started after listen, closed after the drain. */
+  readonly bridge?: NatsBridge;
+  /** Everything to close after the gateway, in order. */
+  readonly resources: readonly { close(): Promise<void> }[];
+}
+
+export function buildGateway(config: GatewayConfig, logger: Logger): Assembled {
   const secret = config.auth.secret === undefined ? undefined : new TextEncoder().encode(config.auth.secret);
   // Tickets need a key every replica shares: WS_TICKET_SECRET, else one derived from the JWT secret.
   const ticketMaterial = config.auth.ticketSecret ?? config.auth.secret;
@@ -36,22 +48,44 @@ export function buildGateway(config: GatewayConfig, logger: Logger): Gateway {
     throw new ConfigError([(error as Error).message]);
   }
   if (!serviceKeys) logger.warn('SERVICE_API_KEYS is not set: the service API answers 503');
-  return createGateway({
+  let fleet: RedisFleet | undefined;
+  let presence: PresenceStore = new MemoryPresence();
+  if (config.redis.url !== undefined) {
+    fleet = createRedisFleet({
+      url: config.redis.url,
+      streamName: config.redis.streamName,
+      maxLen: config.redis.streamMaxLen,
+      recoveryWindowMs: config.recoveryWindowSeconds * 1000,
+    }, logger);
+    presence = new RedisPresence(fleet.redis, { prefix: `${config.redis.streamName}:presence:`, replicaId: randomUUID(), heartbeatMs: 2000 }, logger);
+  }
+  // Readiness reads the bridge lazily: the bridge needs the gateway's fan-out, so it is built after it.
+  let bridge: NatsBridge | undefined;
+  const gateway = createGateway({
     config,
     logger,
+    ...(config.nats.url !== undefined ? { dependencies: () => ({ nats: bridge?.healthy() ?? false }) } : {}),
     verifier,
     ticketIssuer: createTicketIssuer({ ticketKey, tenantClaim: config.auth.tenantClaim, ttlSeconds: config.auth.ticketTtlSeconds }),
     serviceKeys,
-    presence: new MemoryPresence(),
+    presence,
+    ...(fleet ? { fleet } : {}),
     version: VERSION,
   });
+  if (config.nats.url !== undefined) {
+    const { url, subjects, queueGroup, jetstream } = config.nats;
+    bridge = createNatsBridge({ url, subjects, queueGroup, jetstream }, { fanout: gateway.fanout, logger, metrics: gateway.metrics });
+  }
+  return { gateway, ...(bridge ? { bridge } : {}), resources: [presence, ...(fleet ? [fleet] : [])] };
 }
 
 /** Starts a gateway and drains it on SIGTERM/SIGINT. */
 export async function run(config: GatewayConfig, logger: Logger): Promise<Gateway> {
-  const gateway = buildGateway(config, logger);
+  const { gateway, bridge, resources } = buildGateway(config, logger);
   const address = await gateway.listen();
   logger.info({ event: 'listening', port: address.port, version: VERSION }, `gateway listening on :${address.port}`);
+  // Not awaited: NATS down at start-up leaves the replica unready (/readyz nats: false) until it is back.
+  bridge?.start().catch((error: unknown) => logger.error({ err: error }, 'the NATS bridge failed to start'));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -60,7 +94,10 @@ export async function run(config: GatewayConfig, logger: Logger): Promise<Gatewa
     const deadline = setTimeout(() => process.exit(0), config.drainSeconds * 1000 + 2000);
     deadline.unref();
     await gateway.drain();
+    // After the drain (a draining replica still fans NATS events out to the fleet), before the fan-out closes.
+    await bridge?.close();
     await gateway.close();
+    for (const resource of resources) await resource.close();
     logger.flush?.();
     process.exit(0);
   };

@@ -4,7 +4,7 @@
  * Every error is JSON: {"error": code, "message": text}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AuthError, authenticateService, extractToken, type ServiceKeys, type TicketIssuer, type TokenVerifier } from '../auth/index.ts';
+import { AuthError, TicketRefusedError, authenticateService, extractToken, type ServiceKeys, type TicketIssuer, type TokenVerifier } from '../auth/index.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
 import type { Fanout } from '../fanout/fanout.ts';
@@ -123,16 +123,18 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       try {
         const identity = await deps.verifier.verify(source.token);
         const ticket = await deps.ticketIssuer.issue(identity);
-        deps.logger.info({ event: 'auth', outcome: 'ticket_issued', user_id: identity.userId, tenant_id: identity.tenantId }, 'ws token issued');
+        deps.logger.info({ event: 'auth', outcome: 'ticket_issued', ip: req.socket.remoteAddress, user_id: identity.userId, tenant_id: identity.tenantId }, 'ws token issued');
         return send(res, 200, {
           token: ticket.token,
           expires_at: new Date(ticket.expiresAt * 1000).toISOString(),
           expires_in: Math.max(0, ticket.expiresAt - Math.floor(Date.now() / 1000)),
         });
       } catch (error) {
-        const reason = error instanceof AuthError ? error.reason : 'refused';
+        const reason = error instanceof AuthError || error instanceof TicketRefusedError ? error.reason : 'refused';
         deps.metrics.authFailures.inc({ reason });
         deps.logger.warn({ event: 'auth', outcome: 'ticket_refused', ip: req.socket.remoteAddress, reason }, 'ws token refused');
+        // A valid ticket presented for another one: authenticated, but not allowed (tickets must not extend themselves).
+        if (reason === 'ticket_as_input') throw new HttpError(403, 'forbidden', 'a ws token cannot be exchanged for another one');
         throw new HttpError(401, 'unauthorized', `the token was refused: ${reason}`);
       }
     }
@@ -154,7 +156,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const fromMessage = typeof message === 'object' && !Array.isArray(message) ? (message as Record<string, unknown>) : {};
       const eventType = [body['event_type'], fromMessage['event_type']].find((v): v is string => typeof v === 'string' && v !== '') ?? 'system.notification';
       const envelope = eventEnvelope({ eventType, data: message, priority: body['priority'] ?? fromMessage['priority'] });
-      const recipients = await deps.fanout.publish(tenantId, room, 'event', envelope, 'http');
+      const recipients = await deps.fanout.members(tenantId, room);
+      await deps.fanout.publish(tenantId, room, 'event', envelope, 'http');
       deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, room, event_type: eventType, recipients }, 'broadcast');
       return send(res, 200, { status: 'sent', recipients, room, timestamp: now() });
     }
@@ -185,8 +188,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const sent: string[] = [];
       const failed: string[] = [];
       for (const userId of userIds) {
-        const reached = await deps.fanout.publish(tenantId, roomName('user', userId), event, payload, 'http');
-        (reached > 0 ? sent : failed).push(userId);
+        const room = roomName('user', userId);
+        const online = (await deps.fanout.members(tenantId, room)) > 0;
+        if (online) await deps.fanout.publish(tenantId, room, event, payload, 'http');
+        (online ? sent : failed).push(userId);
       }
       const status = failed.length === 0 ? 'sent' : sent.length === 0 ? 'error' : 'partial';
       deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, recipients: userIds.length, sent: sent.length }, 'messages');

@@ -4,50 +4,70 @@
  * reach every replica.
  */
 import type { Server } from 'socket.io';
-import type { GatewayMetrics, DeliverySource } from '../metrics/metrics.ts';
+import type { DeliverySource, GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, ErrorCode } from '../protocol/codes.ts';
+import { closingNotice } from '../protocol/server-messages.ts';
 import { roomName, scopedRoom } from '../rooms/names.ts';
-import type { Transports } from '../session/session.ts';
 
 export interface Fanout {
-  /**
-   * Emits `event` to the tenant's rooms (a connection in several of them gets it once); resolves with the
-   * number of connections it reached.
-   */
-  publish(tenantId: string, rooms: string | readonly string[], event: string, payload: unknown, source: DeliverySource): Promise<number>;
-  /** Connections in the tenant's room, fleet-wide. */
-  members(tenantId: string, room: string): Promise<number>;
-  /** Closes every connection of the user (4004); resolves with how many. */
+  /** Emits `event` to the tenant's rooms; a connection in several of them gets it once. */
+  publish(tenantId: string, rooms: string | readonly string[], event: string, payload: unknown, source: DeliverySource): Promise<void>;
+  /** Connections in any of the tenant's rooms, fleet-wide (replicas that do not answer in time count as 0). */
+  members(tenantId: string, rooms: string | readonly string[]): Promise<number>;
+  /** Closes every connection of the user on every replica (4004); resolves with how many there were. */
   disconnectUser(tenantId: string, userId: string): Promise<number>;
 }
 
-export function createLocalFanout(io: Server, transports: Transports, metrics: GatewayMetrics): Fanout {
-  const localMembers = (scoped: string) => io.of('/').adapter.rooms.get(scoped)?.size ?? 0;
+const MEMBERS_EVENT = 'rtgw:members';
+
+export function createFanout(io: Server, metrics: GatewayMetrics, options: { clustered: boolean }): Fanout {
+  const nsp = io.of('/');
+  const localMembers = (scoped: readonly string[]): number => {
+    if (scoped.length === 1) return nsp.adapter.rooms.get(scoped[0]!)?.size ?? 0;
+    const ids = new Set<string>();
+    for (const room of scoped) for (const id of nsp.adapter.rooms.get(room) ?? []) ids.add(id);
+    return ids.size;
+  };
+  const scope = (tenantId: string, rooms: string | readonly string[]) =>
+    (typeof rooms === 'string' ? [rooms] : rooms).map((room) => scopedRoom(tenantId, room));
+
+  if (options.clustered) {
+    // Another replica asks how many of its connections are in these rooms.
+    io.on(MEMBERS_EVENT, (rooms: unknown, answer: unknown) => {
+      if (typeof answer !== 'function' || !Array.isArray(rooms)) return;
+      (answer as (count: number) => void)(localMembers(rooms.filter((r): r is string => typeof r === 'string')));
+    });
+  }
+
+  const members = async (scoped: readonly string[]): Promise<number> => {
+    const local = localMembers(scoped);
+    if (!options.clustered) return local;
+    try {
+      // One Pub/Sub round trip; the adapter waits at most 5 s for replicas that NUMSUB says exist.
+      const answers: unknown[] = await io.serverSideEmitWithAck(MEMBERS_EVENT, scoped);
+      return local + answers.reduce<number>((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
+    } catch (error) {
+      // Timed out: some replica did not answer (it may be dying). What we have is a lower bound.
+      const partial = (error as { responses?: unknown[] }).responses ?? [];
+      return local + partial.reduce<number>((sum, n) => sum + (typeof n === 'number' ? n : 0), 0);
+    }
+  };
+
   return {
     async publish(tenantId, rooms, event, payload, source) {
-      const scoped = (typeof rooms === 'string' ? [rooms] : rooms).map((room) => scopedRoom(tenantId, room));
+      const scoped = scope(tenantId, rooms);
       const stop = metrics.publishDuration.startTimer({ source });
-      const recipients = scoped.length === 1 ? localMembers(scoped[0]!) : io.of('/').adapter.sockets(new Set(scoped)).then((ids) => ids.size);
       io.to(scoped).emit(event, payload);
       stop();
       metrics.publishes.inc({ source });
-      const reached = await recipients;
-      metrics.deliveries.inc({ source }, reached);
       metrics.messagesOut.inc({ type: event });
-      return reached;
     },
-    async members(tenantId, room) {
-      return localMembers(scopedRoom(tenantId, room));
-    },
+    members: (tenantId, rooms) => members(scope(tenantId, rooms)),
     async disconnectUser(tenantId, userId) {
-      const ids = io.of('/').adapter.rooms.get(scopedRoom(tenantId, roomName('user', userId)));
-      let count = 0;
-      for (const id of [...(ids ?? [])]) {
-        const socket = io.of('/').sockets.get(id);
-        if (!socket) continue;
-        transports.close(socket, CloseCode.disconnectedByService, ErrorCode.forbidden);
-        count += 1;
-      }
+      const room = scopedRoom(tenantId, roomName('user', userId));
+      const count = await members([room]);
+      // Through the stream: every replica delivers the notice, then closes those connections (session.ts).
+      io.to(room).emit('error', closingNotice(CloseCode.disconnectedByService, ErrorCode.disconnectedByService));
       return count;
     },
   };

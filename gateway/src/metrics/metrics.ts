@@ -27,6 +27,13 @@ export interface GatewayMetrics {
   readonly rateLimited: Counter<'scope'>;
   readonly deprecatedTokenUse: Counter;
   readonly publishDuration: Histogram<'source'>;
+  /** NATS bridge: messages handled, by outcome (delivered, dropped). */
+  readonly natsMessages: Counter<'outcome'>;
+  /** NATS bridge: dropped messages, by reason (invalid_payload, no_tenant, invalid_tenant, publish_failed). */
+  readonly natsDropped: Counter<'reason'>;
+  /** NATS bridge: 1 while connected (and subscribed), else 0. */
+  readonly natsConnected: Gauge;
+  readonly fanoutLatency: Histogram<'source'>;
   metricsText(): Promise<string>;
 }
 
@@ -73,7 +80,7 @@ export function createMetrics(snapshot: () => GatewaySnapshot): GatewayMetrics {
     messagesIn: counter('rtgw_messages_in_total', 'Client messages received, by type (unknown types counted as "unknown").', ['type']),
     messagesOut: counter('rtgw_messages_out_total', 'Messages the gateway published or replied, by type.', ['type']),
     publishes: counter('rtgw_publishes_total', 'Publishes to a room or user, by source (client, http, nats).', ['source']),
-    deliveries: counter('rtgw_deliveries_total', 'Messages delivered to connections on this replica, by source.', ['source']),
+    deliveries: counter('rtgw_deliveries_total', 'Messages delivered to connections on this replica, by source (client, http, nats), wherever they were published.', ['source']),
     errorReplies: counter('rtgw_error_replies_total', 'Error replies sent to clients, by error code.', ['code']),
     authFailures: counter('rtgw_auth_failures_total', 'Refused authentications, by reason.', ['reason']),
     authSuccesses: counter('rtgw_auth_successes_total', 'Accepted authentications, by token source (header, auth, query).', ['source']),
@@ -90,6 +97,16 @@ export function createMetrics(snapshot: () => GatewaySnapshot): GatewayMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    fanoutLatency: new Histogram({
+      name: 'rtgw_fanout_latency_seconds',
+      help: 'From publish (the message timestamp) to delivery on this replica, by source; includes the cross-replica hop.',
+      labelNames: ['source'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    natsMessages: counter('rtgw_nats_messages_total', 'NATS messages the bridge handled on this replica, by outcome (delivered, dropped).', ['outcome']),
+    natsDropped: counter('rtgw_nats_dropped_total', 'NATS messages the bridge dropped, by reason.', ['reason']),
+    natsConnected: new Gauge({ name: 'rtgw_nats_connected', help: 'Whether the NATS bridge is connected and subscribed (1) or not (0).', registers: [registry] }),
     metricsText: () => registry.metrics(),
   };
   return metrics;

@@ -45,5 +45,9 @@ export const ErrorCode = {
   tooManyRooms: 'too_many_rooms',
   invalidToken: 'invalid_token',
   internalError: 'internal_error',
+  /** With close_code 1012: this replica is going away; reconnect (after reconnect_after_ms). */
+  serviceRestart: 'service_restart',
+  /** With close_code 4004: a service disconnected this user. */
+  disconnectedByService: 'disconnected_by_service',
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -15,7 +15,7 @@ import type { PresenceStore } from '../presence/presence.ts';
 import { CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
 import { CLIENT_MESSAGE_TYPES, parseClientMessage, type ClientMessage } from '../protocol/client-messages.ts';
 import {
-  errorReply, eventEnvelope, now, pongReply, roomMessage, roomReply, subscribedReply, unsubscribedReply,
+  closingNotice, errorReply, eventEnvelope, now, pongReply, roomMessage, roomReply, subscribedReply, unsubscribedReply,
 } from '../protocol/server-messages.ts';
 import { decide } from '../rooms/policy.ts';
 import { roomName, scopedRoom, unscopeRoom } from '../rooms/names.ts';
@@ -33,10 +33,22 @@ export type GatewaySocket = Socket<Record<string, never>, Record<string, (...arg
 export interface Transports {
   /** 'ws' for raw JSON WebSocket connections, 'socketio' otherwise. */
   transportOf(socket: Socket): 'ws' | 'socketio';
-  /** Closes a connection with a close code: a close frame on /ws, an `error` notice then disconnect on socket.io. */
-  close(socket: Socket, closeCode: CloseCodeValue, errorCode: ErrorCodeValue, reconnectAfterMs?: number): void;
+  /**
+   * Closes the connection now: a close frame with the code on /ws; on socket.io a server disconnect, or for
+   * 1012 (draining) a transport close so the stock client reconnects by itself and recovers its session.
+   */
+  closeNow(socket: Socket, closeCode: CloseCodeValue): void;
   /** The client's address (X-Forwarded-For only when trusted). */
   clientIp(socket: Socket): string;
+}
+
+/**
+ * Closing a connection is a message: an `error` notice with `close_code`, delivered like any other event, after
+ * which the connection closes with that code. The same notice emitted to a room through the adapter closes
+ * those connections on every replica, in stream order (DELETE /v1/users/{id}/connections).
+ */
+export function closeConnection(io: Server, socket: Socket, closeCode: CloseCodeValue, errorCode: ErrorCodeValue, reconnectAfterMs?: number): void {
+  io.local.to(socket.id).emit('error', closingNotice(closeCode, errorCode, reconnectAfterMs));
 }
 
 export interface SessionDeps {
@@ -47,6 +59,11 @@ export interface SessionDeps {
   readonly presence: PresenceStore;
   readonly limiter: ConnectionLimiter;
   readonly transports: Transports;
+  /**
+   * With the Redis Streams adapter: the newest stream offset this replica has read. The welcome carries it, so a
+   * client has a recovery point before its first broadcast without writing the welcome to the stream.
+   */
+  readonly recoveryOffset?: () => string | undefined;
   readonly clock?: () => number;
 }
 
@@ -97,6 +114,15 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
         next(new ConnectionRefused(CloseCode.tooManyConnections, `Too Many Connections (per ${admission.scope})`));
         return;
       }
+      // A recovered session carries its previous identity: only the same user of the same tenant may take it.
+      const previous = socket.recovered ? socket.data.identity : undefined;
+      if (previous && (previous.userId !== identity.userId || previous.tenantId !== identity.tenantId)) {
+        admission.release();
+        metrics.authFailures.inc({ reason: 'session_identity_mismatch' });
+        logger.warn({ event: 'auth', outcome: 'refused', ip, user_id: identity.userId, reason: 'session_identity_mismatch' }, 'connection refused');
+        next(new ConnectionRefused(CloseCode.tenantMismatch, 'Session Belongs To Another Identity'));
+        return;
+      }
       releases.set(socket, admission.release);
       // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
       socket.once('disconnect', admission.release);
@@ -125,7 +151,12 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
     void socket.join([scopedRoom(tenantId, roomName('tenant', tenantId)), scopedRoom(tenantId, roomName('user', userId))]);
     void deps.presence.connected(tenantId, userId, socket.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
 
-    const close = (closeCode: CloseCodeValue, errorCode: ErrorCodeValue) => transports.close(socket, closeCode, errorCode);
+    const close = (closeCode: CloseCodeValue, errorCode: ErrorCodeValue) => closeConnection(io, socket, closeCode, errorCode);
+    socket.onAnyOutgoing((event: string, payload: unknown) => {
+      const closeCode = event === 'error' ? (payload as { close_code?: CloseCodeValue } | null)?.close_code : undefined;
+      // The notice is written right after this listener returns; close once it is on the wire.
+      if (closeCode !== undefined) process.nextTick(() => transports.closeNow(socket, closeCode));
+    });
 
     const armExpiry = () => {
       clearTimeout(expiryTimer);
@@ -160,7 +191,7 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
     };
     const automaticRooms = new Set([roomName('tenant', tenantId), roomName('user', userId)]);
 
-    socket.emit('connected', {
+    const welcome = {
       type: 'connected',
       status: 'connected',
       client_id: socket.id,
@@ -171,7 +202,10 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
       rooms: visibleRooms(),
       recovered: socket.recovered,
       timestamp: now(),
-    });
+    };
+    const offset = deps.recoveryOffset?.();
+    if (offset !== undefined) io.local.to(socket.id).emit('connected', welcome, offset);
+    else socket.emit('connected', welcome);
 
     const sendError = (ack: Ack | undefined, code: ErrorCodeValue, message: string, requestType?: string) => {
       metrics.errorReplies.inc({ code });
@@ -273,16 +307,16 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
           } catch (error) {
             const reason = error instanceof AuthError ? error.reason : 'malformed_token';
             metrics.authFailures.inc({ reason });
-            logger.warn({ event: 'auth', outcome: 'refresh_refused', user_id: userId, tenant_id: tenantId, reason }, 'token refresh refused');
+            logger.warn({ event: 'auth', outcome: 'refresh_refused', ip: socket.data.ip, user_id: userId, tenant_id: tenantId, reason }, 'token refresh refused');
             return sendError(ack, ErrorCode.invalidToken, `the new token was refused: ${reason}`, message.type);
           }
           if (fresh.userId !== userId || fresh.tenantId !== tenantId) {
-            logger.warn({ event: 'auth', outcome: 'refresh_refused', user_id: userId, tenant_id: tenantId, reason: 'identity_changed' }, 'token refresh refused');
+            logger.warn({ event: 'auth', outcome: 'refresh_refused', ip: socket.data.ip, user_id: userId, tenant_id: tenantId, reason: 'identity_changed' }, 'token refresh refused');
             return sendError(ack, ErrorCode.invalidToken, 'the new token is for another user or tenant', message.type);
           }
           socket.data.identity = fresh;
           armExpiry();
-          logger.info({ event: 'auth', outcome: 'refreshed', user_id: userId, tenant_id: tenantId }, 'token refreshed');
+          logger.info({ event: 'auth', outcome: 'refreshed', ip: socket.data.ip, user_id: userId, tenant_id: tenantId }, 'token refreshed');
           reply({ type: 'token_refreshed', expires_at: fresh.expiresAt === undefined ? null : new Date(fresh.expiresAt * 1000).toISOString(), timestamp: now() });
           return;
         }

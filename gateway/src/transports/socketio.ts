@@ -9,8 +9,7 @@ import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { CLOSE_REASONS, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
-import { closingNotice } from '../protocol/server-messages.ts';
+import { CLOSE_REASONS, CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
 import type { Transports } from '../session/session.ts';
 import { RawJsonConnection, isRawJsonSocket } from './ws-json.ts';
 
@@ -43,6 +42,8 @@ export function createTransports(
   deps: { logger: Logger; metrics: GatewayMetrics; serverOptions?: Partial<ServerOptions> },
 ): TransportLayer {
   let accepting = true;
+  /** The client's address for the audit log, before there is a socket (X-Forwarded-For only when trusted). */
+  const requestIp = (request: IncomingMessage) => (config.trustProxy ? forwardedIp(request.headers) : undefined) ?? request.socket.remoteAddress ?? '';
   const io = new Server(httpServer, {
     path: '/socket.io/',
     transports: ['polling', 'websocket'],
@@ -58,7 +59,7 @@ export function createTransports(
       const allowed = originAllowed(config.allowedOrigins, request.headers.origin);
       if (!allowed) {
         deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
-        deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin }, 'origin not allowed');
+        deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip: requestIp(request), transport: 'socketio' }, 'origin not allowed');
       }
       callback(allowed ? null : 'origin not allowed', allowed);
     },
@@ -83,7 +84,7 @@ export function createTransports(
     if (!accepting) return refuse(503, 'Service Unavailable');
     if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
       deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
-      deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, transport: 'ws' }, 'origin not allowed');
+      deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip: requestIp(request), transport: 'ws' }, 'origin not allowed');
       return refuse(403, 'Forbidden');
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
@@ -102,13 +103,14 @@ export function createTransports(
 
   const transports: Transports = {
     transportOf: (socket: Socket) => (isRawJsonSocket(socket) ? 'ws' : 'socketio'),
-    close(socket: Socket, closeCode: CloseCodeValue, errorCode: ErrorCodeValue, reconnectAfterMs?: number) {
+    closeNow(socket: Socket, closeCode: CloseCodeValue) {
       if (isRawJsonSocket(socket)) {
         (socket.conn as unknown as RawJsonConnection).closeWith(closeCode, CLOSE_REASONS[closeCode]);
-        return;
+      } else if (closeCode === CloseCode.serviceRestart) {
+        socket.conn.close();
+      } else {
+        socket.disconnect(true);
       }
-      socket.emit('error', closingNotice(closeCode, errorCode, reconnectAfterMs));
-      socket.disconnect(true);
     },
     clientIp(socket: Socket) {
       const forwarded = config.trustProxy ? forwardedIp(socket.request.headers) : undefined;
