@@ -85,10 +85,14 @@ describe('origins (CORS_ALLOWED_ORIGINS=https://app.example.com)', () => {
     });
   }
 
-  it('logs every origin refusal with the origin and the reason', () => {
+  it('audits every origin refusal with the address, the origin and the reason', () => {
     const refusals = logLines(gateway).filter((line) => line['event'] === 'auth' && line['reason'] === 'origin_not_allowed');
     assert.ok(refusals.length >= 7, String(refusals.length));
-    for (const line of refusals) assert.equal(typeof line['origin'], 'string');
+    for (const line of refusals) {
+      assert.equal(typeof line['origin'], 'string');
+      assert.equal(line['ip'], '127.0.0.1', JSON.stringify(line));
+      assert.ok(['ws', 'socketio'].includes(line['transport']), JSON.stringify(line));
+    }
     assert.ok(refusals.some((line) => line['origin'] === EVIL));
   });
 

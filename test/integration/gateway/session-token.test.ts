@@ -82,6 +82,17 @@ describe('token expiry and refresh', () => {
     for (const conn of conns) conn.close();
   });
 
+  it('audits every refresh with the address, the user and, when refused, the reason', () => {
+    const lines = logLines(gateway).filter((line) => line['event'] === 'auth' && (line['outcome'] === 'refreshed' || line['outcome'] === 'refresh_refused'));
+    assert.ok(lines.filter((line) => line['outcome'] === 'refreshed').length >= 2);
+    assert.ok(lines.filter((line) => line['outcome'] === 'refresh_refused').length >= 10);
+    for (const line of lines) {
+      assert.equal(line['ip'], '127.0.0.1', JSON.stringify(line));
+      assert.equal(typeof line['user_id'], 'string');
+      if (line['outcome'] === 'refresh_refused') assert.equal(typeof line['reason'], 'string');
+    }
+  });
+
   it('never writes a token, key or secret to the gateway output', () => {
     assertNoSecretsIn(gateway.process.output());
   });
@@ -146,13 +157,26 @@ describe('POST /v1/ws-token', () => {
     assert.equal(body.error, 'method_not_allowed');
   });
 
-  it('will not exchange a ticket for another ticket', async () => {
+  it('will not exchange a ticket for another ticket (403, counted as ticket_as_input)', async () => {
+    const before = await metric(gateway, 'rtgw_auth_failures_total', { reason: 'ticket_as_input' });
     const first = await mint(await token({ sub: 'chain' }));
     remember(first.body.token);
     const second = await mint(first.body.token);
-    assert.ok(second.status === 401 || second.status === 403, String(second.status));
-    assert.equal(typeof second.body.error, 'string');
+    assert.equal(second.status, 403);
+    assert.equal(second.body.error, 'forbidden');
     assert.equal(second.body.token, undefined);
+    assert.equal(await metric(gateway, 'rtgw_auth_failures_total', { reason: 'ticket_as_input' }), before + 1);
+  });
+
+  it('audits every ticket request with the address, the user or the reason', () => {
+    const lines = logLines(gateway).filter((line) => line['event'] === 'auth' && String(line['outcome']).startsWith('ticket_'));
+    assert.ok(lines.filter((line) => line['outcome'] === 'ticket_issued').length >= 4);
+    assert.ok(lines.filter((line) => line['outcome'] === 'ticket_refused').length >= 4);
+    for (const line of lines) {
+      assert.equal(line['ip'], '127.0.0.1', JSON.stringify(line));
+      if (line['outcome'] === 'ticket_issued') assert.equal(typeof line['user_id'], 'string');
+      else assert.equal(typeof line['reason'], 'string');
+    }
   });
 
   it('never writes a token, key or secret to the gateway output', () => {
