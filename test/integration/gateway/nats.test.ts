@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import { ISO_TIME, TRANSPORTS, connectPeer, payload, type Peer } from '../../harness/peers.ts';
 import { waitFor } from '../../harness/process.ts';
-import { startNats, type Service } from '../../harness/services.ts';
+import { startNats, startRedis, type Service } from '../../harness/services.ts';
 import type { Json } from '../../harness/clients.ts';
 import { metric } from './support.ts';
 
@@ -237,6 +237,43 @@ describe('NATS bridge: two replicas in one queue group (no Redis: each a fleet o
       return counts.reduce((a, b) => a + b, 0) >= count ? counts : undefined;
     });
     assert.equal(perReplica.reduce((a, b) => a + b, 0), count, `per replica: ${perReplica.join(', ')}`);
+  });
+});
+
+describe('NATS bridge in a fleet (two replicas sharing Redis and one queue group)', () => {
+  let nats: Nats;
+  let redis: Service;
+  let replicas: GatewayProcess[];
+  const peers: Peer[] = [];
+  before(async () => {
+    [nats, redis] = await Promise.all([startNats(), startRedis()]);
+    const env = { NATS_URL: nats.url, REDIS_URL: redis.url, RECOVERY_WINDOW_SECONDS: '60' };
+    replicas = await Promise.all([startGateway(env), startGateway(env)]);
+    await Promise.all(replicas.map((replica) => waitReadiness(replica, true)));
+  });
+  after(async () => {
+    for (const peer of peers) peer.close();
+    await Promise.all((replicas ?? []).map((replica) => replica.stop()));
+    await nats?.stop();
+    await redis?.stop();
+  });
+
+  it('reaches the members on every replica exactly once per message, whichever replica handled it', async () => {
+    const count = 20;
+    for (const [index, transport] of [[0, 'ws'], [1, 'socketio'], [1, 'ws']] as const) {
+      const member = await connectPeer(replicas[index]!, { transport, sub: `m${index}-${transport}`, tenant: 't1' });
+      peers.push(member);
+      await subscribed(member, ['field:fleet']);
+    }
+    await publish(nats, Array.from({ length: count }, (_, i) => ['sahool.fields.fleet.updated', { tenant_id: 't1', field_id: 'fleet', seq: i }] as const));
+
+    for (const member of peers) {
+      const seqs = () => new Set(events(member).map((e) => e['data']['seq']));
+      await waitFor(`every message on ${member.transport}`, () => seqs().size === count);
+      assert.equal(events(member).length, count, `${member.transport}: a message arrived twice`);
+    }
+    const handled = await Promise.all(replicas.map((r) => metric(r, 'rtgw_nats_messages_total', { outcome: 'delivered' })));
+    assert.equal(handled.reduce((a, b) => a + b, 0), count, `handled per replica: ${handled.join(', ')}`);
   });
 });
 

@@ -65,34 +65,32 @@ describe('bridge routing: the seed 000 event-type table', () => {
     });
   }
 
-  it('finds the event type past ids anywhere in the subject', () => {
-    assert.equal(eventTypeFromSubject('sahool.crop.f1.disease.detected'), 'crop.disease.detected');
-    assert.equal(eventTypeFromSubject('sahool.satellite.job-7.ready'), 'satellite.ready');
-    assert.equal(eventTypeFromSubject('sahool.spray.f9.window.optimal'), 'spray.window.optimal');
-    assert.equal(eventTypeFromSubject('sahool.iot.sensor-1.offline'), 'iot.offline');
-    assert.equal(eventTypeFromSubject('sahool.ndvi.f2.analysis.ready'), 'ndvi.analysis.ready');
-    assert.equal(eventTypeFromSubject('sahool.chat.room-1.message'), 'chat.message');
-    assert.equal(eventTypeFromSubject('sahool.weather.riyadh.updated'), 'weather.updated');
-  });
+  /** Subjects beyond the table's own: ids in between, unknown actions, the alerts family, custom prefixes. */
+  const DERIVED: readonly (readonly [subject: string, eventType: string, why: string])[] = [
+    ['sahool.crop.f1.disease.detected', 'crop.disease.detected', 'an id before the type'],
+    ['sahool.satellite.job-7.ready', 'satellite.ready', 'an id before the type'],
+    ['sahool.spray.f9.window.optimal', 'spray.window.optimal', 'an id before a two-token type'],
+    ['sahool.iot.sensor-1.offline', 'iot.offline', 'an id before the type'],
+    ['sahool.ndvi.f2.analysis.ready', 'ndvi.analysis.ready', 'an id before a two-token type'],
+    ['sahool.chat.room-1.message', 'chat.message', 'an id before the type'],
+    ['sahool.weather.riyadh.updated', 'weather.updated', 'a place before the type'],
+    ['sahool.fields.123.renamed', 'field.renamed', 'not in the table: family prefix and last token'],
+    ['sahool.tasks.x.archived', 'task.archived', 'not in the table: family prefix and last token'],
+    ['sahool.alerts.weather.alert', 'weather.alert', 'an alert naming a known type'],
+    ['sahool.alerts.crop.disease.detected', 'crop.disease.detected', 'an alert naming a known type'],
+    ['sahool.alerts.frost', 'system.notification', 'an alert naming no known type'],
+    ['fields.9.updated', 'field.updated', 'no sahool prefix'],
+    ['sahool.billing.invoice.paid', 'billing.invoice.paid', 'an unknown family'],
+    ['acme.billing.paid', 'acme.billing.paid', 'another prefix'],
+  ];
+  for (const [subject, eventType, why] of DERIVED) {
+    it(`${subject} -> ${eventType} (${why})`, () => assert.equal(eventTypeFromSubject(subject), eventType));
+  }
 
-  it('derives an unknown type from the family and the last token', () => {
-    assert.equal(eventTypeFromSubject('sahool.fields.123.renamed'), 'field.renamed');
-    assert.equal(eventTypeFromSubject('sahool.tasks.x.archived'), 'task.archived');
+  it('delivers a type not in the table at the unknown-type defaults', () => {
     const decision = delivered(route('sahool.fields.123.renamed', { tenant_id: 't1' }));
     assert.equal(decision.envelope.priority, 'low');
     assert.equal(decision.envelope.message, 'Event received');
-  });
-
-  it('maps the alerts family to a known type when the subject names one, else to system.notification', () => {
-    assert.equal(eventTypeFromSubject('sahool.alerts.weather.alert'), 'weather.alert');
-    assert.equal(eventTypeFromSubject('sahool.alerts.crop.disease.detected'), 'crop.disease.detected');
-    assert.equal(eventTypeFromSubject('sahool.alerts.frost'), 'system.notification');
-  });
-
-  it('finds the family without the sahool prefix (custom subjects) and keeps other subjects as they are', () => {
-    assert.equal(eventTypeFromSubject('fields.9.updated'), 'field.updated');
-    assert.equal(eventTypeFromSubject('sahool.billing.invoice.paid'), 'billing.invoice.paid');
-    assert.equal(eventTypeFromSubject('acme.billing.paid'), 'acme.billing.paid');
   });
 
   it('prefers payload.event_type and payload.priority', () => {
