@@ -196,6 +196,9 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
           },
         },
       });
+      // The TaintNodesByCondition admission plugin taints every new node not-ready; in a real
+      // cluster the node lifecycle controller lifts it, here there is no kubelet to wait for.
+      await client.request('PATCH', '/api/v1/nodes/kwok-node-0', { body: { spec: { taints: null } }, contentType: 'application/merge-patch+json' });
       await waitFor('the kwok node to be Ready', async () => {
         const node = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', '/api/v1/nodes/kwok-node-0');
         return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
