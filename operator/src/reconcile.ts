@@ -189,7 +189,7 @@ export class Controller {
       const desired = desiredState(rg, { secretHash: secret.hash, capabilities: this.o.capabilities });
       if (desired.problems.length > 0) failure = { reason: 'Unsupported', message: desired.problems.join('; ') };
       const wanted = new Set(desired.objects.map((o) => o.kind));
-      for (const obj of desired.objects) {
+      const applyOne = async (obj: KubeObject): Promise<void> => {
         const kind = CHILD_KINDS.find((k) => k.kind === obj.kind)!;
         const before = this.children.get(obj.kind)?.get(`${obj.metadata.namespace}/${obj.metadata.name}`);
         try {
@@ -205,7 +205,12 @@ export class Controller {
           failure = { reason: 'ApplyFailed', message: `${obj.kind} ${obj.metadata.name}: ${String((err as Error).message)}` };
           this.o.events.record(involved, 'Warning', 'ApplyFailed', failure.message);
         }
-      }
+      };
+      // The ConfigMap first (new pods must find the configuration their template's hash names),
+      // then everything else at once: one round trip of latency instead of one per child.
+      const [config, ...rest] = desired.objects;
+      if (config !== undefined) await applyOne(config);
+      await Promise.all(rest.map(applyOne));
       // Children the spec no longer asks for (autoscaling or exposure removed, kind switched).
       for (const kind of CHILD_KINDS) {
         if (wanted.has(kind.kind)) continue;
