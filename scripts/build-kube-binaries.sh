@@ -18,7 +18,7 @@ cache="${RTGW_CACHE:-$HOME/.cache/realtime-gateway}"
 
 die() { echo "build-kube-binaries: $*" >&2; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "Go is not installed (needs Go >= 1.24 to build kube-apiserver/etcd from the module proxy); install it or set KUBEBUILDER_ASSETS to envtest binaries"
+command -v go >/dev/null 2>&1 || die "Go is not installed: it builds the control plane from the module proxy (Go >= 1.24). KUBEBUILDER_ASSETS (envtest) can supply kube-apiserver and etcd, but kube-controller-manager, kube-scheduler and kwok still need Go"
 
 # The release is whatever tools/kube/go.mod pins; the harness reads the same line.
 version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$mod/go.mod")"
