@@ -123,3 +123,65 @@ export function sioRefusal(client: SioClient, timeoutMs = 5000): Promise<{ messa
     });
   });
 }
+
+/**
+ * A raw /ws client that resumes like a well-behaved seed-000 client: it remembers the session id from the
+ * welcome and the id of the last event, and on an unexpected close reconnects (to `url`, e.g. the load
+ * balancer) with ?session_id=&last_event_id= after the advised or a short delay.
+ */
+export class ResumingWsClient {
+  readonly inbox = new Inbox();
+  readonly closes: number[] = [];
+  recovered = 0;
+  private sessionId: string | undefined;
+  private lastEventId: string | undefined;
+  private current: WebSocket | undefined;
+  private stopped = false;
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(url: string, headers: Record<string, string>) {
+    this.url = url;
+    this.headers = headers;
+  }
+
+  async connect(): Promise<void> {
+    const params = this.sessionId && this.lastEventId ? `&session_id=${encodeURIComponent(this.sessionId)}&last_event_id=${encodeURIComponent(this.lastEventId)}` : '';
+    const ws = new WebSocket(`${this.url}${params}`, { headers: this.headers });
+    this.current = ws;
+    let advisedDelay = 100;
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as Json;
+      if (typeof message['id'] === 'string') this.lastEventId = message['id'];
+      if (message['type'] === 'connected') {
+        this.sessionId = message['session_id'] ?? this.sessionId;
+        if (message['recovered']) this.recovered += 1;
+      }
+      if (typeof message['reconnect_after_ms'] === 'number') advisedDelay = message['reconnect_after_ms'];
+      this.inbox.push(message);
+    });
+    ws.on('close', (code) => {
+      this.closes.push(code);
+      if (!this.stopped) setTimeout(() => void this.connect().catch(() => this.retry()), advisedDelay);
+    });
+    ws.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', () => reject(new Error('refused')));
+      ws.once('error', reject);
+    });
+  }
+
+  private retry(): void {
+    if (!this.stopped) setTimeout(() => void this.connect().catch(() => this.retry()), 200);
+  }
+
+  send(message: Json): void {
+    this.current?.send(JSON.stringify(message));
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.current?.close();
+  }
+}

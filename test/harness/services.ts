@@ -72,7 +72,7 @@ export async function startHaproxy(backends: readonly { name: string; port: numb
   const configFile = join(dir, 'haproxy.cfg');
   writeFileSync(configFile, [
     'global',
-    '  maxconn 20000',
+    '  maxconn 8000',
     'defaults',
     '  mode http',
     '  timeout connect 2s',
