@@ -61,6 +61,25 @@ describe('fleet: three replicas on Redis Streams act as one gateway', () => {
     for (const client of [alice, bob, carol]) client.close();
   });
 
+  it('sends presence join and leave events of chat rooms across replicas, to the same tenant only', async () => {
+    const alice = await sioOn(0, 'p-alice');
+    const stranger = await rawOn(2, 'p-stranger', 't2');
+    await alice.request('join_room', { room: 'chat:p' });
+    await stranger.request({ type: 'join_room', room: 'chat:p' }, 'room_joined');
+    const bob = await rawOn(1, 'p-bob');
+    await bob.request({ type: 'join_room', room: 'chat:p' }, 'room_joined');
+    const joined = await alice.inbox.next('presence');
+    assert.deepEqual([joined['event'], joined['room'], joined['user_id']], ['join', 'chat:p', 'p-bob']);
+    bob.close();
+    const left = await alice.inbox.next('presence');
+    assert.deepEqual([left['event'], left['user_id']], ['leave', 'p-bob']);
+    // Settle: a ping round trip on the other tenant's client, then nothing about t1's room reached it.
+    await stranger.request({ type: 'ping' }, 'pong');
+    assert.equal(stranger.inbox.ofType('presence').length, 0);
+    alice.close();
+    stranger.close();
+  });
+
   it('answers presence, connected users and user messages fleet-wide', async () => {
     const phone = await rawOn(0, 'multi');
     const laptop = await sioOn(2, 'multi');

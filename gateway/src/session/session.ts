@@ -18,7 +18,7 @@ import {
   closingNotice, errorReply, eventEnvelope, now, pongReply, roomMessage, roomReply, subscribedReply, unsubscribedReply,
 } from '../protocol/server-messages.ts';
 import { decide } from '../rooms/policy.ts';
-import { roomName, scopedRoom, unscopeRoom } from '../rooms/names.ts';
+import { parseRoom, roomName, scopedRoom, unscopeRoom } from '../rooms/names.ts';
 import { authenticateHandshake } from './handshake.ts';
 
 /** What a socket carries for its lifetime (and across connection-state recovery). */
@@ -222,14 +222,24 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
       if (!socket.rooms.has(scoped) && socket.rooms.size - 1 >= config.limits.maxRoomsPerConnection) {
         return { ok: false, code: ErrorCode.tooManyRooms, reason: `at most ${config.limits.maxRoomsPerConnection} rooms per connection` };
       }
+      const joined = !socket.rooms.has(scoped);
       void socket.join(scoped);
+      if (joined) announcePresence(room, 'join');
       return { ok: true };
     };
 
     const leave = (room: string): { ok: true } | { ok: false; code: ErrorCodeValue; reason: string } => {
       if (automaticRooms.has(room)) return { ok: false, code: ErrorCode.forbidden, reason: 'automatic rooms cannot be left' };
-      void socket.leave(scopedRoom(tenantId, room));
+      const scoped = scopedRoom(tenantId, room);
+      if (socket.rooms.has(scoped)) announcePresence(room, 'leave');
+      void socket.leave(scoped);
       return { ok: true };
+    };
+
+    // Presence join/leave events go to the rooms that enable them (chat rooms), the tenant's own only.
+    const announcePresence = (room: string, event: 'join' | 'leave') => {
+      if (parseRoom(room)?.type !== 'chat') return;
+      socket.to(scopedRoom(tenantId, room)).emit('presence', { type: 'presence', event, room, user_id: userId, client_id: socket.id, timestamp: now() });
     };
 
     const memberOf = (room: string) => socket.rooms.has(scopedRoom(tenantId, room));
@@ -347,6 +357,10 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
         logger.error({ err: error, user_id: userId, type: parsed.message.type }, 'client message handler failed');
         sendError(ack, ErrorCode.internalError, 'internal error', parsed.message.type);
       });
+    });
+
+    socket.on('disconnecting', () => {
+      for (const room of visibleRooms()) announcePresence(room, 'leave');
     });
 
     socket.on('disconnect', (reason) => {
