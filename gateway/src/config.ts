@@ -215,7 +215,8 @@ export function parseConfig(env: Env): GatewayConfig {
   // so the stream must hold window x rate entries (docs/reference/recovery.md).
   const recoveryWindowSeconds = r.integer('RECOVERY_WINDOW_SECONDS', 120, 0, 86_400);
   const recoveryMaxPublishRate = r.integer('RECOVERY_MAX_PUBLISH_RATE', 100, 1, 1_000_000);
-  const neededEntries = Math.max(1000, Math.ceil(recoveryWindowSeconds * recoveryMaxPublishRate * 1.1));
+  // In integers: 12000 * 1.1 is 13200.000000000002 in floating point, which ceil() turned into 13201.
+  const neededEntries = Math.max(1000, Math.ceil((recoveryWindowSeconds * recoveryMaxPublishRate * 11) / 10));
   let streamMaxLen = neededEntries;
   if (r.string('REDIS_STREAM_MAXLEN') !== undefined) {
     streamMaxLen = r.integer('REDIS_STREAM_MAXLEN', neededEntries, 100, 1_000_000_000);
