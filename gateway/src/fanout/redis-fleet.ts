@@ -45,6 +45,19 @@ export interface RedisFleet {
 /** socket.io's reasons after which a session may be recovered (socket.io's RECOVERABLE_DISCONNECT_REASONS). */
 const RECOVERABLE = new Set(['transport error', 'transport close', 'forced close', 'ping timeout', 'server shutting down', 'forced server close']);
 
+/** The adapter's options, pure (the pitfalls above are pinned against this in test/unit). */
+export function adapterOptions(options: RedisFleetOptions) {
+  return {
+    streamName: options.streamName,
+    // Never more: the adapter's signed hash sends some namespaces to a negative stream index nobody reads.
+    streamCount: 1,
+    maxLen: options.maxLen,
+    channelPrefix: options.streamName,
+    sessionKeyPrefix: options.sessionKeyPrefix ?? `${options.streamName}:session:`,
+    onlyPlaintext: true,
+  } as const;
+}
+
 export function createRedisFleet(options: RedisFleetOptions, logger: Logger): RedisFleet {
   const redis = new Redis(options.url, {
     // Commands wait for a reconnect instead of failing fast: the adapter's read loop would otherwise spin.
@@ -63,15 +76,9 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
   });
   redis.on('error', (error: Error) => logger.debug({ event: 'redis', err: error.message }, 'redis error'));
 
-  const sessionKeyPrefix = options.sessionKeyPrefix ?? `${options.streamName}:session:`;
-  const factory = createAdapter(redis, {
-    streamName: options.streamName,
-    streamCount: 1,
-    maxLen: options.maxLen,
-    channelPrefix: options.streamName,
-    sessionKeyPrefix,
-    onlyPlaintext: true,
-  });
+  const adapterSettings = adapterOptions(options);
+  const { sessionKeyPrefix } = adapterSettings;
+  const factory = createAdapter(redis, adapterSettings);
   let latest: string | undefined;
   // socket.io calls `new adapter(nsp)`: a plain function (not an arrow) that returns the instance.
   const adapter = function (nsp: unknown) {
