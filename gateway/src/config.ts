@@ -60,6 +60,8 @@ export interface GatewayConfig {
     readonly queueGroup: string;
     /** Set (both or neither): consume through a durable JetStream consumer shared by every replica. */
     readonly jetstream: { readonly stream: string; readonly durable: string } | undefined;
+    /** A NATS `.creds` file (user JWT + nkey seed), read at start-up. */
+    readonly credsFile: string | undefined;
   };
   readonly recoveryWindowSeconds: number;
   /** The publish rate (entries a second on the stream) the recovery window must hold. */
@@ -165,7 +167,9 @@ function parseNats(r: Reader): GatewayConfig['nats'] {
     r.problems.push('NATS_JETSTREAM_STREAM, NATS_JETSTREAM_DURABLE: set both (JetStream) or neither (core NATS with a queue group)');
   }
   if (stream !== undefined && r.string('NATS_URL') === undefined) r.problems.push('NATS_JETSTREAM_STREAM: needs NATS_URL');
-  return { url, subjects, queueGroup, jetstream: stream !== undefined && durable !== undefined ? { stream, durable } : undefined };
+  const credsFile = r.string('NATS_CREDS_FILE');
+  if (credsFile !== undefined && url === undefined) r.problems.push('NATS_CREDS_FILE: needs NATS_URL');
+  return { url, subjects, queueGroup, jetstream: stream !== undefined && durable !== undefined ? { stream, durable } : undefined, credsFile };
 }
 
 export function parseConfig(env: Env): GatewayConfig {

@@ -8,6 +8,7 @@ import { createGateway, type Gateway } from './gateway.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createNatsBridge, type NatsBridge } from './bridge/nats.ts';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRedisFleet, type RedisFleet } from './fanout/redis-fleet.ts';
 import { MemoryPresence, type PresenceStore } from './presence/presence.ts';
 import { RedisPresence } from './presence/redis.ts';
@@ -73,8 +74,14 @@ export function buildGateway(config: GatewayConfig, logger: Logger): Assembled {
     version: VERSION,
   });
   if (config.nats.url !== undefined) {
-    const { url, subjects, queueGroup, jetstream } = config.nats;
-    bridge = createNatsBridge({ url, subjects, queueGroup, jetstream }, { fanout: gateway.fanout, logger, metrics: gateway.metrics });
+    const { url, subjects, queueGroup, jetstream, credsFile } = config.nats;
+    let creds: Uint8Array | undefined;
+    try {
+      creds = credsFile === undefined ? undefined : readFileSync(credsFile);
+    } catch (error) {
+      throw new ConfigError([`NATS_CREDS_FILE: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+    }
+    bridge = createNatsBridge({ url, subjects, queueGroup, jetstream, creds }, { fanout: gateway.fanout, logger, metrics: gateway.metrics });
   }
   return { gateway, ...(bridge ? { bridge } : {}), resources: [presence, ...(fleet ? [fleet] : [])] };
 }

@@ -14,7 +14,7 @@
  * The connection reconnects forever; `healthy()` is false from a disconnect until the reconnection has been
  * confirmed by a round trip (so the server has our subscriptions again), and feeds /readyz.
  */
-import { connect, nanos, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nanos, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -56,6 +56,8 @@ export interface NatsBridgeOptions {
   readonly subjects: readonly string[];
   readonly queueGroup?: string;
   readonly jetstream?: { readonly stream: string; readonly durable: string } | undefined;
+  /** The content of a `.creds` file, when the server wants one. */
+  readonly creds?: Uint8Array | undefined;
 }
 
 export interface NatsBridgeDeps {
@@ -260,6 +262,7 @@ export function createNatsBridge(options: NatsBridgeOptions, deps: NatsBridgeDep
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       waitOnFirstConnect: true,
+      ...(options.creds ? { authenticator: credsAuthenticator(options.creds) } : {}),
     });
     if (closing) {
       await conn.close();

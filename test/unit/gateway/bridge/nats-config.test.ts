@@ -27,6 +27,12 @@ describe('config: the NATS bridge', () => {
     assert.deepEqual(config.nats.jetstream, { stream: 'SAHOOL', durable: 'rtgw-bridge' });
   });
 
+  it('reads NATS_CREDS_FILE (the path the operator mounts a .creds Secret at), and wants NATS_URL with it', () => {
+    assert.equal(parseConfig(env({ NATS_URL: 'nats://nats:4222', NATS_CREDS_FILE: '/var/run/nats/nats.creds' })).nats.credsFile, '/var/run/nats/nats.creds');
+    assert.equal(parseConfig(env({ NATS_URL: 'nats://nats:4222' })).nats.credsFile, undefined);
+    assert.deepEqual(problemsOf(env({ NATS_CREDS_FILE: '/x.creds' })), ['NATS_CREDS_FILE: needs NATS_URL']);
+  });
+
   it('wants both JetStream names or neither', () => {
     for (const half of [{ NATS_JETSTREAM_STREAM: 'S' }, { NATS_JETSTREAM_DURABLE: 'd' }] as Record<string, string>[]) {
       const problems = problemsOf(env({ NATS_URL: 'nats://nats:4222', ...half }));
