@@ -80,6 +80,31 @@ describe('fleet: three replicas on Redis Streams act as one gateway', () => {
     stranger.close();
   });
 
+  it('forgets the connections of a replica that died without closing, within a few heartbeats', async () => {
+    const doomed = await fleet.add();
+    const survivor = await rawOn(0, 'ghost');
+    const client = await wsClient(doomed.wsUrl({ tenant_id: 't1' }), { authorization: `Bearer ${await hsToken({ sub: 'ghost' })}` });
+    await client.inbox.next('connected');
+    await waitFor('two connections', async () => (await fleet.gateways[1]!.api('/v1/users/ghost/status?tenant_id=t1')).body.connections === 2);
+    doomed.process.kill('SIGKILL');
+    await doomed.process.exited;
+    fleet.gateways.pop();
+    // Heartbeat 2 s, expiry after 3: the dead replica's connection stops counting, the sweep removes it.
+    const status = await waitFor('the dead replica to stop counting', async () => {
+      const res = await fleet.gateways[1]!.api('/v1/users/ghost/status?tenant_id=t1');
+      return res.body.connections === 1 ? res.body : undefined;
+    }, 20000);
+    assert.equal(status.online, true);
+    survivor.close();
+    const offline = await waitFor('the user to be offline', async () => {
+      const res = await fleet.gateways[2]!.api('/v1/users/ghost/status?tenant_id=t1');
+      return res.body.online === false ? res.body : undefined;
+    });
+    assert.equal(offline.connections, 0);
+    const owned = await fleet.gateways[0]!.api('/v1/users/connected?tenant_id=t1');
+    assert.ok(!owned.body.users.some((u: { user_id: string }) => u.user_id === 'ghost'));
+  });
+
   it('answers presence, connected users and user messages fleet-wide', async () => {
     const phone = await rawOn(0, 'multi');
     const laptop = await sioOn(2, 'multi');
