@@ -217,14 +217,19 @@ export function parseConfig(env: Env): GatewayConfig {
   const messagesPerSecond = r.integer('RATE_LIMIT_MESSAGES_PER_SECOND', 20, 1, 100_000);
   // The stream is the recovery window: a client can recover while its last offset is still in the stream,
   // so the stream must hold window x rate entries (docs/reference/recovery.md).
-  const recoveryWindowSeconds = r.integer('RECOVERY_WINDOW_SECONDS', 120, 0, 86_400);
+  // Give the window, the length, or both: with only a length, the window is what that length holds at the rate.
   const recoveryMaxPublishRate = r.integer('RECOVERY_MAX_PUBLISH_RATE', 100, 1, 1_000_000);
+  const windowGiven = r.string('RECOVERY_WINDOW_SECONDS') !== undefined;
+  // 0 when REDIS_STREAM_MAXLEN is invalid (already reported).
+  const givenLength = r.string('REDIS_STREAM_MAXLEN') === undefined ? undefined : r.integer('REDIS_STREAM_MAXLEN', 0, 100, 1_000_000_000);
+  const recoveryWindowSeconds = !windowGiven && givenLength
+    ? Math.floor(givenLength / recoveryMaxPublishRate)
+    : r.integer('RECOVERY_WINDOW_SECONDS', 120, 0, 86_400);
   // In integers: 12000 * 1.1 is 13200.000000000002 in floating point, which ceil() turned into 13201.
   const neededEntries = Math.max(1000, Math.ceil((recoveryWindowSeconds * recoveryMaxPublishRate * 11) / 10));
-  let streamMaxLen = neededEntries;
-  if (r.string('REDIS_STREAM_MAXLEN') !== undefined) {
-    streamMaxLen = r.integer('REDIS_STREAM_MAXLEN', neededEntries, 100, 1_000_000_000);
-    if (streamMaxLen < recoveryWindowSeconds * recoveryMaxPublishRate) {
+  const streamMaxLen = givenLength || neededEntries;
+  if (givenLength) {
+    if (windowGiven && streamMaxLen < recoveryWindowSeconds * recoveryMaxPublishRate) {
       r.problems.push(
         `REDIS_STREAM_MAXLEN: ${streamMaxLen} entries cannot hold RECOVERY_WINDOW_SECONDS=${recoveryWindowSeconds} at RECOVERY_MAX_PUBLISH_RATE=${recoveryMaxPublishRate}/s (needs at least ${recoveryWindowSeconds * recoveryMaxPublishRate}); raise it, or unset it to derive it`,
       );

@@ -102,8 +102,12 @@ describe('the stream holds the recovery window', () => {
     const refused = problems({ RECOVERY_WINDOW_SECONDS: '60', RECOVERY_MAX_PUBLISH_RATE: '100', REDIS_STREAM_MAXLEN: '5999' });
     assert.equal(refused.length, 1);
     assert.match(refused[0]!, /^REDIS_STREAM_MAXLEN: 5999 entries cannot hold RECOVERY_WINDOW_SECONDS=60 at RECOVERY_MAX_PUBLISH_RATE=100\/s \(needs at least 6000\)/);
-    // The adapter's own default (10,000) is too short for the default window.
-    assert.match(problems({ REDIS_STREAM_MAXLEN: '10000' })[0]!, /needs at least 12000/);
+    // The adapter's own default (10,000) is too short for the default window, when that window is asked for.
+    assert.match(problems({ RECOVERY_WINDOW_SECONDS: '120', REDIS_STREAM_MAXLEN: '10000' })[0]!, /needs at least 12000/);
+    // A length alone sets the window: what it holds at the rate (the operator's `streamMaxLength`).
+    const lengthOnly = config({ REDIS_STREAM_MAXLEN: '10000' });
+    assert.deepEqual([lengthOnly.redis.streamMaxLen, lengthOnly.recoveryWindowSeconds], [10_000, 100]);
+    assert.equal(config({ REDIS_STREAM_MAXLEN: '10000', RECOVERY_MAX_PUBLISH_RATE: '50' }).recoveryWindowSeconds, 200);
   });
 
   it('refuses a rate or a window outside its range', () => {
