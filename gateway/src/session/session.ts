@@ -19,6 +19,7 @@ import {
 } from '../protocol/server-messages.ts';
 import { decide } from '../rooms/policy.ts';
 import { parseRoom, roomName, scopedRoom, unscopeRoom } from '../rooms/names.ts';
+import { ExpiryWatch } from './expiry.ts';
 import { authenticateHandshake } from './handshake.ts';
 
 /** What a socket carries for its lifetime (and across connection-state recovery). */
@@ -69,8 +70,7 @@ export interface SessionDeps {
 
 /** Seconds before expiry when the client is told to send a fresh token. */
 const TOKEN_EXPIRY_WARNING_SECONDS = 30;
-/** setTimeout's ceiling; longer expiries are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+const EXPIRY_SWEEP_MS = 1000;
 
 type Ack = (reply?: unknown) => void;
 
@@ -87,6 +87,20 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
   const clock = deps.clock ?? Date.now;
   const policy = { broadcastRoles: config.broadcastRoles };
   const releases = new WeakMap<Socket, () => void>();
+  const expiries = new ExpiryWatch<GatewaySocket>(TOKEN_EXPIRY_WARNING_SECONDS);
+  const sweep = setInterval(() => {
+    const { warn, expire } = expiries.due(clock());
+    for (const socket of warn) {
+      const expiresAt = socket.data.identity.expiresAt;
+      if (expiresAt === undefined) continue;
+      socket.emit('token_expiring', { type: 'token_expiring', expires_at: new Date(expiresAt * 1000).toISOString(), timestamp: now() });
+    }
+    for (const socket of expire) {
+      logger.info({ event: 'auth', outcome: 'expired', user_id: socket.data.identity.userId, tenant_id: socket.data.identity.tenantId }, 'token expired: disconnecting');
+      closeConnection(io, socket, CloseCode.authenticationRequired, ErrorCode.invalidToken);
+    }
+  }, EXPIRY_SWEEP_MS);
+  sweep.unref();
 
   io.use(async (socket, next) => {
     const ip = transports.clientIp(socket);
@@ -144,8 +158,6 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
     const identity = () => socket.data.identity;
     const { tenantId, userId } = identity();
     const rateLimiter = new MessageRateLimiter(config.limits.messagesPerSecond, config.limits.messageBurst, clock());
-    let expiryTimer: NodeJS.Timeout | undefined;
-    let warningTimer: NodeJS.Timeout | undefined;
 
     metrics.connects.inc({ transport });
     void socket.join([scopedRoom(tenantId, roomName('tenant', tenantId)), scopedRoom(tenantId, roomName('user', userId))]);
@@ -158,28 +170,7 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
       if (closeCode !== undefined) process.nextTick(() => transports.closeNow(socket, closeCode));
     });
 
-    const armExpiry = () => {
-      clearTimeout(expiryTimer);
-      clearTimeout(warningTimer);
-      const expiresAt = identity().expiresAt;
-      if (expiresAt === undefined) return;
-      const msLeft = expiresAt * 1000 - clock();
-      if (msLeft > MAX_TIMER_MS) {
-        expiryTimer = setTimeout(armExpiry, MAX_TIMER_MS);
-        return;
-      }
-      const warnIn = msLeft - TOKEN_EXPIRY_WARNING_SECONDS * 1000;
-      if (warnIn > 0) {
-        warningTimer = setTimeout(() => {
-          socket.emit('token_expiring', { type: 'token_expiring', expires_at: new Date(expiresAt * 1000).toISOString(), timestamp: now() });
-        }, warnIn);
-      }
-      expiryTimer = setTimeout(() => {
-        logger.info({ event: 'auth', outcome: 'expired', user_id: identity().userId, tenant_id: identity().tenantId }, 'token expired: disconnecting');
-        close(CloseCode.authenticationRequired, ErrorCode.invalidToken);
-      }, Math.max(0, msLeft));
-    };
-    armExpiry();
+    expiries.set(socket, identity().expiresAt);
 
     const visibleRooms = () => {
       const rooms: string[] = [];
@@ -325,7 +316,7 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
             return sendError(ack, ErrorCode.invalidToken, 'the new token is for another user or tenant', message.type);
           }
           socket.data.identity = fresh;
-          armExpiry();
+          expiries.set(socket, fresh.expiresAt);
           logger.info({ event: 'auth', outcome: 'refreshed', ip: socket.data.ip, user_id: userId, tenant_id: tenantId }, 'token refreshed');
           reply({ type: 'token_refreshed', expires_at: fresh.expiresAt === undefined ? null : new Date(fresh.expiresAt * 1000).toISOString(), timestamp: now() });
           return;
@@ -364,8 +355,7 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
     });
 
     socket.on('disconnect', (reason) => {
-      clearTimeout(expiryTimer);
-      clearTimeout(warningTimer);
+      expiries.delete(socket);
       releases.get(socket)?.();
       metrics.disconnects.inc({ transport, reason: disconnectReasonLabel(reason) });
       void deps.presence.disconnected(tenantId, userId, socket.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));

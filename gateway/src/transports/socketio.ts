@@ -74,6 +74,12 @@ export function createTransports(
   // skipUTF8Validation: ws-json.ts checks text frames itself and answers invalid UTF-8 with an error reply, where
   // ws would close the connection (1007).
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
+  // One heartbeat timer for every raw connection rather than one each: timers are memory at 100k connections.
+  const rawConnections = new Set<RawJsonConnection>();
+  const heartbeat = setInterval(() => {
+    for (const conn of rawConnections) conn.heartbeat();
+  }, config.pingIntervalMs + config.pingTimeoutMs);
+  heartbeat.unref();
   httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path?.startsWith('/socket.io')) return; // engine.io's own listener
@@ -94,6 +100,8 @@ export function createTransports(
         pingTimeoutMs: config.pingTimeoutMs,
         onErrorReply: (code) => deps.metrics.errorReplies.inc({ code }),
       });
+      rawConnections.add(conn);
+      conn.once('close', () => rawConnections.delete(conn));
       const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams;
       const sessionId = query.get('session_id');
       const lastEventId = query.get('last_event_id');

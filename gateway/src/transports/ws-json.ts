@@ -73,7 +73,6 @@ export class RawJsonConnection extends EventEmitter {
   /** Frames that arrive while socket.io is still authenticating wait here (socket.io drops early events). */
   private pending: Array<() => void> | undefined = [];
   private alive = true;
-  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(ws: WebSocket, request: IncomingMessage, options: RawConnectionOptions) {
     super();
@@ -88,17 +87,21 @@ export class RawJsonConnection extends EventEmitter {
     });
     ws.on('close', () => this.onTransportClose('transport close'));
     ws.on('error', () => this.onTransportClose('transport error'));
-    // Protocol-level keep-alive, like Engine.IO's heartbeat: a peer that stops answering is dropped.
-    this.heartbeat = setInterval(() => {
-      if (!this.alive) {
-        ws.terminate();
-        this.onTransportClose('ping timeout');
-        return;
-      }
-      this.alive = false;
-      ws.ping();
-    }, options.pingIntervalMs + options.pingTimeoutMs);
-    this.heartbeat.unref();
+  }
+
+  /**
+   * Protocol-level keep-alive, like Engine.IO's heartbeat, driven by one timer for all raw connections
+   * (transports/socketio.ts): a peer that did not answer the previous ping is dropped.
+   */
+  heartbeat(): void {
+    if (this.readyState !== 'open') return;
+    if (!this.alive) {
+      this.ws.terminate();
+      this.onTransportClose('ping timeout');
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
   }
 
   /** Hands the connection to socket.io, asking to resume `sessionId` after `lastEventId` when given. */
@@ -220,7 +223,6 @@ export class RawJsonConnection extends EventEmitter {
     if (this.readyState === 'closed') return;
     this.readyState = 'closed';
     this.transport.writable = false;
-    clearInterval(this.heartbeat);
     this.emit('close', reason);
   }
 }

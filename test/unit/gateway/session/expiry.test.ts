@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExpiryWatch } from '../../../../gateway/src/session/expiry.ts';
+
+describe('ExpiryWatch', () => {
+  it('warns once inside the warning window, then expires once at the expiry time', () => {
+    const watch = new ExpiryWatch<string>(30);
+    watch.set('a', 100); // expires at 100 s
+    assert.deepEqual(watch.due(69_999), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(70_000), { warn: ['a'], expire: [] });
+    assert.deepEqual(watch.due(80_000), { warn: [], expire: [] }, 'warned only once');
+    assert.deepEqual(watch.due(100_000), { warn: [], expire: ['a'] });
+    assert.deepEqual(watch.due(200_000), { warn: [], expire: [] }, 'expired only once');
+    assert.equal(watch.size, 0);
+  });
+
+  it('expires at once a key whose expiry is past, without a warning', () => {
+    const watch = new ExpiryWatch<string>(30);
+    watch.set('late', 10);
+    assert.deepEqual(watch.due(50_000), { warn: [], expire: ['late'] });
+  });
+
+  it('a fresh expiry replaces the old one and may warn again; undefined and delete stop watching', () => {
+    const watch = new ExpiryWatch<string>(30);
+    watch.set('a', 100);
+    watch.due(75_000);
+    watch.set('a', 400);
+    assert.deepEqual(watch.due(101_000), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(371_000), { warn: ['a'], expire: [] });
+    watch.set('a', undefined);
+    watch.set('b', 1);
+    watch.delete('b');
+    assert.deepEqual(watch.due(1_000_000), { warn: [], expire: [] });
+  });
+});
