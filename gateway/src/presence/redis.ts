@@ -1,7 +1,8 @@
 /**
  * Fleet-wide presence in Redis. Each replica records its connections under its own id and keeps a heartbeat
  * key alive; connections of a replica whose heartbeat expired (SIGKILL, OOM, partition) stop counting at once
- * and are swept by any surviving replica within a few heartbeats.
+ * and are swept by any surviving replica within a few heartbeats. A replica that finds its own heartbeat gone
+ * (Redis restarted without persistence, or it was swept after a partition) writes its live connections again.
  *
  *   {p}conns:{tenant}/{user}   hash   connection id -> replica id
  *   {p}seen:{tenant}/{user}    string last seen (ms)
@@ -40,6 +41,10 @@ export class RedisPresence implements PresenceStore {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly heartbeat: NodeJS.Timeout;
+  /** This replica's connections, to write them again when Redis lost them. */
+  private readonly live = new Map<string, { readonly tenantId: string; readonly userId: string }>();
+  /** Beats left that rewrite `live` (see beat()). */
+  private rewrites = 0;
 
   constructor(redis: Redis, options: RedisPresenceOptions, logger: Logger) {
     this.redis = redis;
@@ -57,10 +62,19 @@ export class RedisPresence implements PresenceStore {
 
   private async beat(): Promise<void> {
     try {
-      await this.redis.multi()
+      const results = await this.redis.multi()
+        .exists(this.key('replica', this.options.replicaId))
         .set(this.key('replica', this.options.replicaId), String(this.now()), 'PX', this.options.heartbeatMs * 3)
         .sadd(`${this.options.prefix}replicas`, this.options.replicaId)
         .exec();
+      // Our heartbeat was gone: Redis restarted (no persistence: every key lost) or we were silent long enough
+      // for a peer to sweep our connections. Write them again, now and on the next beat too (a sweep that had
+      // already started when we came back may remove them once more).
+      if (results?.[0]?.[1] === 0) this.rewrites = 2;
+      if (this.rewrites > 0) {
+        this.rewrites -= 1;
+        await this.rewriteLive();
+      }
       await this.sweep();
     } catch (error) {
       this.logger.debug({ err: (error as Error).message }, 'presence heartbeat failed');
@@ -97,7 +111,21 @@ export class RedisPresence implements PresenceStore {
     );
   }
 
+  /**
+   * Issues every write in this tick, so Redis runs them before any later disconnected() of the same connection.
+   */
+  private rewriteLive(): Promise<unknown> {
+    const writes = [...this.live].map(([connectionId, { tenantId, userId }]) => this.register(tenantId, userId, connectionId));
+    if (writes.length > 0) this.logger.info({ event: 'presence_rewrite', connections: writes.length }, 'wrote this replica\'s connections to presence again');
+    return Promise.all(writes);
+  }
+
   async connected(tenantId: string, userId: string, connectionId: string): Promise<void> {
+    this.live.set(connectionId, { tenantId, userId });
+    await this.register(tenantId, userId, connectionId);
+  }
+
+  private async register(tenantId: string, userId: string, connectionId: string): Promise<void> {
     const userKey = `${tenantId}/${userId}`;
     await this.redis.multi()
       .hset(this.key('conns', userKey), connectionId, this.options.replicaId)
@@ -110,6 +138,7 @@ export class RedisPresence implements PresenceStore {
 
   async disconnected(tenantId: string, userId: string, connectionId: string): Promise<void> {
     const userKey = `${tenantId}/${userId}`;
+    this.live.delete(connectionId);
     await this.remove(userKey, connectionId);
     await this.redis.srem(this.key('owned', this.options.replicaId), `${userKey}\n${connectionId}`);
   }
