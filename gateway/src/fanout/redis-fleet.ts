@@ -76,6 +76,16 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
   });
   redis.on('error', (error: Error) => logger.debug({ event: 'redis', err: error.message }, 'redis error'));
 
+  // The adapter duplicates the client for its stream reader and its Pub/Sub subscriber. Each reconnects on its
+  // own schedule after a Redis restart; readiness waits for all of them (else member counts miss replicas).
+  const clients: Redis[] = [redis];
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+    const client = duplicate(...args);
+    clients.push(client);
+    return client;
+  };
+
   const adapterSettings = adapterOptions(options);
   const { sessionKeyPrefix } = adapterSettings;
   const factory = createAdapter(redis, adapterSettings);
@@ -96,7 +106,7 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
     redis,
     adapter,
     latestOffset: () => latest,
-    healthy: () => ready,
+    healthy: () => ready && clients.every((client) => client.status === 'ready'),
     keepSessions(io: Server) {
       if (options.recoveryWindowMs <= 0) return;
       const nsp = io.of('/');
