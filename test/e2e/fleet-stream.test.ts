@@ -1,0 +1,88 @@
+/**
+ * What the Redis stream carries, against a real Redis: durable messages (broadcasts, the disconnect notice of
+ * DELETE /v1/users/{id}/connections) are stream entries every replica reads and a recovering client can replay;
+ * ephemeral ones (serverSideEmit, fetchSockets, broadcast with ack) travel over Pub/Sub and never reach the
+ * stream, so the fleet uses them only for queries that tolerate a missing answer (member counts).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { Redis } from 'ioredis';
+import { Server } from 'socket.io';
+import { createRedisFleet, type RedisFleet } from '../../gateway/src/fanout/redis-fleet.ts';
+import { createLogger } from '../../gateway/src/log.ts';
+import { connectPeer } from '../harness/peers.ts';
+import { waitFor } from '../harness/process.ts';
+import { startFleet, type Fleet } from './fleet.ts';
+
+const STREAM = 'rtgw:stream';
+
+describe('fleet: durable messages go through the stream, ephemeral ones do not', () => {
+  let fleet: Fleet;
+  let redis: Redis;
+  let subscriber: Redis;
+  const published: string[] = [];
+  before(async () => {
+    fleet = await startFleet(2);
+    redis = new Redis(fleet.redis.url);
+    // Everything the adapters publish over Pub/Sub, whatever the channel.
+    subscriber = new Redis(fleet.redis.url);
+    subscriber.on('pmessage', (_pattern: string, channel: string) => published.push(channel));
+    await subscriber.psubscribe(`${STREAM}#*`);
+  });
+  after(async () => {
+    subscriber.disconnect();
+    redis.disconnect();
+    await fleet.stop();
+  });
+
+  const xlen = () => redis.xlen(STREAM);
+
+  it('a member count over HTTP leaves the stream alone (Pub/Sub); a broadcast and a user disconnect add one entry each', async () => {
+    const tenant = 't-stream';
+    const phone = await connectPeer(fleet.gateways[0]!, { transport: 'ws', sub: 'sam', tenant });
+    const laptop = await connectPeer(fleet.gateways[1]!, { transport: 'socketio', sub: 'sam', tenant });
+
+    const before = await xlen();
+    const pubsubBefore = published.length;
+    // An offline recipient: the gateway asks every replica how many members `user:nobody` has, and sends nothing.
+    const query = await fleet.gateways[0]!.api('/v1/messages', { json: { tenant_id: tenant, user_ids: ['nobody'], message: { text: 'hi' } } });
+    assert.deepEqual(query.body.failed, ['nobody']);
+    assert.equal(await xlen(), before, 'the member count query was written to the stream');
+    await waitFor('the query and its answer on Pub/Sub', () => published.length - pubsubBefore >= 2);
+
+    // A broadcast: its count is a query, its delivery one stream entry.
+    const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'sam', message: { event_type: 'system.notification', n: 1 } } });
+    assert.equal(sent.body.recipients, 2);
+    assert.equal(await xlen(), before + 1);
+
+    // Disconnecting a user is a state change: it goes through the stream, so every replica acts on it in order.
+    const removed = await fleet.gateways[1]!.api(`/v1/users/sam/connections?tenant_id=${tenant}`, { method: 'DELETE' });
+    assert.equal(removed.body.disconnected, 2);
+    assert.equal(await xlen(), before + 2);
+    assert.equal((await phone.closed).code, 4004);
+    await laptop.closed;
+  });
+
+  it('serverSideEmit, fetchSockets and broadcast with ack from the fleet adapter never reach the stream; a plain emit does', async () => {
+    const logger = createLogger('silent');
+    const fleetAdapter: RedisFleet = createRedisFleet({ url: fleet.redis.url, streamName: STREAM, maxLen: 1000, recoveryWindowMs: 0 }, logger);
+    // Attached to an HTTP server that never listens: io.close() needs an engine to close.
+    const io = new Server(createServer(), { adapter: fleetAdapter.adapter as never });
+    try {
+      await waitFor('the adapter connected', () => fleetAdapter.healthy());
+      const before = await xlen();
+      io.serverSideEmit('rtgw:test', 1);
+      const sockets = await io.fetchSockets();
+      assert.ok(Array.isArray(sockets));
+      // Broadcast with ack: the other replicas answer with how many clients they asked (none here).
+      assert.deepEqual(await io.timeout(2000).emitWithAck('rtgw:test-ack'), []);
+      assert.equal(await xlen(), before, 'an ephemeral message was written to the stream');
+      io.emit('rtgw:test-plain', 1);
+      await waitFor('the plain emit in the stream', async () => (await xlen()) === before + 1);
+    } finally {
+      io.close();
+      await fleetAdapter.close();
+    }
+  });
+});
