@@ -27,6 +27,7 @@ import WebSocket from 'ws';
 import { startGateway, type GatewayProcess } from '../harness/gateway.ts';
 import { startRedis } from '../harness/services.ts';
 import { SERVICE_KEY, hsToken } from '../harness/tokens.ts';
+import { positive } from './env.ts';
 
 const CLIENTS = positive('BENCH_CLIENTS', 200);
 const RATE = positive('BENCH_RATE', 20);
@@ -34,14 +35,6 @@ const SECONDS = positive('BENCH_SECONDS', 10);
 const TENANT = 'bench';
 const ROOM = 'field:hop';
 const SIGNED_OFFSET_US = 1_000_000;
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 /** Pins every thread of a process to a core; false when taskset is missing or the machine has one core. */
 function pin(pid: number | undefined, core: number): boolean {

@@ -21,6 +21,7 @@ import { io, type Socket } from 'socket.io-client';
 import { startGateway, type GatewayProcess } from '../harness/gateway.ts';
 import { freePort } from '../harness/ports.ts';
 import { hsToken } from '../harness/tokens.ts';
+import { positive } from './env.ts';
 
 type Transport = 'ws' | 'socketio';
 
@@ -30,14 +31,6 @@ const SETTLE_MS = positive('BENCH_SETTLE_MS', 2000);
 const TRANSPORTS = (process.env['BENCH_TRANSPORTS'] ?? 'ws,socketio').split(',').map((t) => t.trim()) as Transport[];
 const WARM_UP = 100;
 const TENANT = 'bench';
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 /** VmRSS of a process, in KiB. */
 function rssKb(pid: number): number {
