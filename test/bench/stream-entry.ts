@@ -42,9 +42,9 @@ async function main(): Promise<void> {
       }
       const added = (await redis.xlen(STREAM)) - lengthBefore;
       const after = Number(await redis.call('MEMORY', 'USAGE', STREAM, 'SAMPLES', '0'));
-      const [[id, fields]] = (await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1)) as [string, string[]][];
+      const [id, fields] = (await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1))[0]!;
       const entry: Record<string, string> = {};
-      for (let i = 0; i < fields!.length; i += 2) entry[fields![i]!] = fields![i + 1]!;
+      for (let i = 0; i < fields.length; i += 2) entry[fields[i]!] = fields[i + 1]!;
       // What a client receives: the event envelope the gateway built around the message.
       const data = JSON.parse(entry['data']!) as { packet: { data: [string, unknown] } };
       envelopeBytes = Buffer.byteLength(JSON.stringify(data.packet.data[1]));
