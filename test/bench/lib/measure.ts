@@ -45,10 +45,10 @@ export class Receipts implements MarkerSink {
     this.histograms[client.group]!.recordValue(Math.max(1, receivedUs - sentUs));
   }
 
-  /** Messages a client never got, among those it should have (`member(client, seq)`). */
-  missedBy(clientIndex: number, member: (seq: number) => boolean): number {
-    let missed = 0;
-    for (let i = 0; i < this.count; i++) if (member(this.base + i) && this.seen[clientIndex * this.count + i] === 0) missed += 1;
+  /** The seq numbers a client never got, among those it should have (`member(seq)`). */
+  missedBy(clientIndex: number, member: (seq: number) => boolean = () => true): number[] {
+    const missed: number[] = [];
+    for (let i = 0; i < this.count; i++) if (member(this.base + i) && this.seen[clientIndex * this.count + i] === 0) missed.push(this.base + i);
     return missed;
   }
 }
@@ -113,6 +113,10 @@ export interface PhaseOptions {
   readonly events?: ReadonlyArray<{ atSeconds: number; run(): void }>;
   /** Longest wait for stragglers after the last publish. */
   readonly drainMs?: number;
+  /** Awaited after the last publish, before the drain (e.g. clients still reconnecting). */
+  readonly beforeDrain?: () => Promise<void>;
+  /** Updated with the last seq published so far (for events that need to know where the stream is). */
+  readonly progress?: { lastSeq: number };
 }
 
 export interface PhaseResult {
@@ -123,7 +127,7 @@ export interface PhaseResult {
   readonly expected: number;
   readonly delivered: number;
   readonly duplicates: number;
-  /** 1 - delivered / expected. */
+  /** 1 - delivered / expected: never received, or not within the drain (at most drainMs after the last publish). */
   readonly loss: number;
   readonly latency: LatencySummary[];
   /** How late the open loop sent its messages at worst (generator saturation shows here first), ms. */
@@ -159,6 +163,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     const seq = base + i;
     // The marker first: the receivers find it by its bytes, whatever the target wraps around it.
     const { recipients, sent } = options.publish(seq, { bs: seq, bt: nowUs(), text: PAD });
+    if (options.progress) options.progress.lastSeq = seq;
     expected += recipients;
     if (sent) {
       const tracked = sent.catch((error: unknown) => {
@@ -170,6 +175,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   }
   for (const event of events) event.run();
   await Promise.race([Promise.all(pending), sleep(30_000)]);
+  if (options.beforeDrain) await Promise.race([options.beforeDrain(), sleep(60_000)]);
 
   // Drain: wait while receipts still arrive, at most drainMs.
   const drainDeadline = performance.now() + (options.drainMs ?? 10_000);

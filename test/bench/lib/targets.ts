@@ -120,6 +120,8 @@ export async function startTarget(name: TargetName, options: TargetOptions = {})
           MAX_CONNECTIONS_PER_TENANT: '1000000',
           ...(redis ? { REDIS_URL: redis.url, RECOVERY_MAX_PUBLISH_RATE: '2000' } : {}),
           ...(nats ? { NATS_URL: nats.url, NATS_SUBJECTS: 'bench.>' } : {}),
+          // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a workload's CPU goes.
+          ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
         });
         stops.push(() => gateway.stop());
         pin(gateway.process.child.pid!, PINNING.server);

@@ -1,10 +1,11 @@
 module realtime-gateway/bench/centrifuge
 
-go 1.26
+go 1.26.0
+
+require github.com/centrifugal/centrifuge v0.40.1
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/centrifugal/centrifuge v0.40.1
 	github.com/centrifugal/fdelta v0.0.3 // indirect
 	github.com/centrifugal/protocol v0.23.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
