@@ -52,6 +52,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
   let draining = false;
 
+  const dependencyHealth = (): Record<string, boolean> => ({ ...(deps.fleet ? { redis: deps.fleet.healthy() } : {}), ...deps.dependencies?.() });
+
   const http = createServer();
   // Sockets exist before the metrics need them; the snapshot reads them lazily.
   let io: Server | undefined;
@@ -71,9 +73,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         connectionsByRoomType.set(type, (connectionsByRoomType.get(type) ?? 0) + members.size);
       }
     }
-    return { connectionsByTransport, connectionsByRoomType, rooms };
+    return { ready: !draining && Object.values(dependencyHealth()).every(Boolean), redisConnected: deps.fleet?.healthy(), connectionsByTransport, connectionsByRoomType, rooms };
   };
-  const metrics = createMetrics(snapshot);
+  const metrics = createMetrics(snapshot, { redis: deps.fleet !== undefined });
   const layer = createTransports(http, config, {
     logger,
     metrics,
@@ -100,7 +102,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
 
   const readiness = async (): Promise<Readiness> => {
-    const dependencies: Record<string, boolean> = { ...(deps.fleet ? { redis: deps.fleet.healthy() } : {}), ...deps.dependencies?.() };
+    const dependencies = dependencyHealth();
     const healthy = Object.values(dependencies).every(Boolean);
     const state = snapshot();
     const total = [...state.connectionsByTransport.values()].reduce((a, b) => a + b, 0);

@@ -14,6 +14,8 @@ export interface OperatorMetrics {
 export function createMetrics(): OperatorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'rtgw_operator_' });
+  // prom-client's default gauges that end in _total break Prometheus's naming rules (promtool); each has a twin.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`rtgw_operator_nodejs_active_${name}_total`);
   return {
     registry,
     reconciles: new Counter({ name: 'rtgw_operator_reconciles_total', help: 'Reconciles finished, by result (success, error, requeue).', labelNames: ['result'], registers: [registry] }),

@@ -20,6 +20,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import type { Server, Socket } from 'socket.io';
 import type { Logger } from '../log.ts';
+import { orderThroughStream, type StreamAdapter, type StreamOrder } from './stream-order.ts';
 
 export interface RedisFleetOptions {
   readonly url: string;
@@ -89,15 +90,11 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
   const adapterSettings = adapterOptions(options);
   const { sessionKeyPrefix } = adapterSettings;
   const factory = createAdapter(redis, adapterSettings);
-  let latest: string | undefined;
+  let order: StreamOrder | undefined;
   // socket.io calls `new adapter(nsp)`: a plain function (not an arrow) that returns the instance.
   const adapter = function (nsp: unknown) {
     const instance = factory(nsp);
-    const onRawMessage = instance.onRawMessage.bind(instance);
-    instance.onRawMessage = (message, offset) => {
-      latest = offset;
-      return onRawMessage(message, offset);
-    };
+    order = orderThroughStream(instance as unknown as StreamAdapter, { redis, streamName: options.streamName, sessionKeyPrefix, logger });
     return instance;
   };
 
@@ -105,7 +102,7 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
   return {
     redis,
     adapter,
-    latestOffset: () => latest,
+    latestOffset: () => order?.latestDelivered(),
     healthy: () => ready && clients.every((client) => client.status === 'ready'),
     keepSessions(io: Server) {
       if (options.recoveryWindowMs <= 0) return;
@@ -156,6 +153,8 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
     async close() {
       clearInterval(refreshTimer);
       await redis.quit().catch(() => redis.disconnect());
+      // The adapter's reader and subscriber would otherwise reconnect forever once Redis is gone.
+      for (const client of clients) client.disconnect(false);
     },
   };
 }

@@ -6,6 +6,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface GatewaySnapshot {
+  /** What /readyz answers: not draining and every dependency healthy. */
+  readonly ready: boolean;
+  /** undefined without REDIS_URL. */
+  readonly redisConnected: boolean | undefined;
   readonly connectionsByTransport: ReadonlyMap<string, number>;
   readonly rooms: number;
   readonly connectionsByRoomType: ReadonlyMap<string, number>;
@@ -26,6 +30,7 @@ export interface GatewayMetrics {
   readonly authSuccesses: Counter<'source'>;
   readonly rateLimited: Counter<'scope'>;
   readonly deprecatedTokenUse: Counter;
+  readonly sessionRecoveries: Counter<'transport' | 'result'>;
   readonly publishDuration: Histogram<'source'>;
   /** NATS bridge: messages handled, by outcome (delivered, dropped). */
   readonly natsMessages: Counter<'outcome'>;
@@ -37,9 +42,32 @@ export interface GatewayMetrics {
   metricsText(): Promise<string>;
 }
 
-export function createMetrics(snapshot: () => GatewaySnapshot): GatewayMetrics {
+/** prom-client's default gauges that end in _total, which Prometheus's naming rules (promtool) refuse; each has a correctly named twin. */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis: boolean } = { redis: false }): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+
+  new Gauge({
+    name: 'rtgw_ready',
+    help: '1 when this replica is ready (what /readyz answers): not draining, and Redis and NATS healthy where configured.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot().ready ? 1 : 0);
+    },
+  });
+  if (options.redis) {
+    new Gauge({
+      name: 'rtgw_redis_connected',
+      help: '1 while every Redis connection of this replica (commands, stream reader, Pub/Sub) is ready.',
+      registers: [registry],
+      collect() {
+        this.set(snapshot().redisConnected ? 1 : 0);
+      },
+    });
+  }
 
   new Gauge({
     name: 'rtgw_connections',
@@ -90,6 +118,11 @@ export function createMetrics(snapshot: () => GatewaySnapshot): GatewayMetrics {
       help: 'Connections that passed their token in the ?token= query parameter (deprecated).',
       registers: [registry],
     }),
+    sessionRecoveries: counter(
+      'rtgw_session_recoveries_total',
+      'Reconnections that asked to resume a session, by transport and result (recovered: every missed event replayed; failed: the session or offset was gone, so events may have been missed).',
+      ['transport', 'result'],
+    ),
     publishDuration: new Histogram({
       name: 'rtgw_publish_duration_seconds',
       help: 'Time to hand a publish to the fan-out (local delivery, or the adapter for other replicas).',

@@ -160,6 +160,9 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
     const rateLimiter = new MessageRateLimiter(config.limits.messagesPerSecond, config.limits.messageBurst, clock());
 
     metrics.connects.inc({ transport });
+    // socket.io-client sends pid and offset when it reconnects; raw /ws clients send session_id and last_event_id.
+    const auth = socket.handshake.auth as { pid?: unknown } | undefined;
+    if (typeof auth?.pid === 'string') metrics.sessionRecoveries.inc({ transport, result: socket.recovered ? 'recovered' : 'failed' });
     void socket.join([scopedRoom(tenantId, roomName('tenant', tenantId)), scopedRoom(tenantId, roomName('user', userId))]);
     void deps.presence.connected(tenantId, userId, socket.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
 
