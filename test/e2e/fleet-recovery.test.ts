@@ -82,6 +82,16 @@ describe('fleet: nothing lost or doubled when a replica dies or drains', () => {
         assert.deepEqual(sequence(inbox), expected, `client ${i}: lost or doubled events`);
       }
       assert.ok(raw.some((c) => c.recovered > 0) || sio.some((c) => c.socket.recovered), 'at least one client recovered a session');
+      // The survivors counted those recoveries, and none failed.
+      let recovered = 0;
+      for (const gateway of fleet.gateways.filter((g) => g !== victim)) {
+        const text = String((await gateway.api('/metrics', { serviceKey: null })).body);
+        for (const m of text.matchAll(/^rtgw_session_recoveries_total\{[^}]*result="(\w+)"[^}]*\} (\d+)$/gm)) {
+          if (m[1] === 'recovered') recovered += Number(m[2]);
+          else assert.equal(Number(m[2]), 0, `failed recoveries: ${m[0]}`);
+        }
+      }
+      assert.ok(recovered > 0, 'rtgw_session_recoveries_total{result="recovered"} counted the recoveries');
       for (const client of sio) client.close();
       for (const client of raw) client.close();
       await victim.process.exited;
