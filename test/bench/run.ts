@@ -8,6 +8,7 @@
  *                                     test/bench/results/tmp/smoke/; exits non-zero on failure
  *
  * Options: --workloads=idle,fanout,cross,storm,rooms  --targets=ours-ws,ours-sio,socketio,ws,centrifugo  --out=DIR
+ *          --report-only (rewrite results.md and the charts from DIR/latest.json, measuring nothing)
  * Environment: BENCH_IDLE_CONNECTIONS (default 10000, capped by ulimit -n), RTGW_CACHE (Centrifugo's build),
  * CENTRIFUGO_VERSION.
  *
@@ -24,6 +25,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../harness/gateway.ts';
 import { buildCentrifugo, centrifugoBinary, centrifugoNote } from './lib/centrifugo.ts';
+import { framingMatchesStockClient } from './lib/correctness.ts';
 import { writeResults, type Results } from './lib/report.ts';
 import { CORES, PINNING, openFileLimit, pin } from './lib/system.ts';
 import { ALL_TARGETS, TARGET_LABELS, type TargetName } from './lib/targets.ts';
@@ -38,9 +40,18 @@ const { values: args } = parseArgs({
     workloads: { type: 'string' },
     targets: { type: 'string' },
     out: { type: 'string' },
+    'report-only': { type: 'boolean', default: false },
   },
 });
 const smoke = args.smoke === true;
+
+// Rewrites results.md and the charts from an existing latest.json (after a change to the report), measuring nothing.
+if (args['report-only']) {
+  const dir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
+  const previous = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'), (_k, v: unknown) => (v === null ? NaN : v)) as Results;
+  console.log(`rewrote ${writeResults(dir, previous).map((f) => relative(process.cwd(), f)).join(', ')}`);
+  process.exit(0);
+}
 
 function list<T extends string>(raw: string | undefined, allowed: readonly T[], fallback: readonly T[]): T[] {
   if (raw === undefined) return [...fallback];
@@ -200,6 +211,11 @@ try {
   check('results written', false, String(error));
 }
 if (smoke) {
+  // The raw framing the load uses, against socket.io-client on the same targets.
+  for (const name of (['ours-sio', 'socketio'] as const).filter((t) => plan.targets.includes(t))) {
+    const result = await framingMatchesStockClient(name).catch((error: unknown) => ({ ok: false, detail: String(error) }));
+    check(`framing ${name}: the raw client and socket.io-client see the same message`, result.ok, result.detail);
+  }
   const measured = new Set([...(results.idle ?? []), ...(results.fanout ?? []), ...(results.cross ?? []), ...(results.storm ?? []), ...(results.rooms ?? [])].map((r) => r.target));
   check('smoke: ours and plain ws both measured', (measured.has('ours-ws') || measured.has('ours-sio')) && (measured.has('ws') || !plan.targets.includes('ws')));
 }

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { histogram, nowUs, summarise, type Histogram, type LatencySummary } from './latency.ts';
 import type { LoadClient, MarkerSink } from './load-client.ts';
-import { cpuSeconds, redisCpuSeconds, selfCpuSeconds, CORES } from './system.ts';
+import { cpuSeconds, redisCpuSeconds, rssKb, selfCpuSeconds, CORES } from './system.ts';
 import type { Target } from './targets.ts';
 
 /** Receipts of one phase: seq numbers [base, base + count). */
@@ -58,6 +58,8 @@ export interface CpuSnapshot {
   readonly servers: number[];
   readonly generator: number;
   readonly redis?: number;
+  /** VmRSS, MB: each server, the generator, Redis. */
+  readonly rssMb: { servers: number[]; generator: number; redis?: number };
 }
 
 export async function snapshot(target: Target): Promise<CpuSnapshot> {
@@ -66,6 +68,11 @@ export async function snapshot(target: Target): Promise<CpuSnapshot> {
     servers: target.servers.map((s) => cpuSeconds(s.pid)),
     generator: selfCpuSeconds(),
     ...(target.redis ? { redis: await redisCpuSeconds(target.redis.port).catch(() => NaN) } : {}),
+    rssMb: {
+      servers: target.servers.map((s) => rssKb(s.pid) / 1024),
+      generator: process.memoryUsage.rss() / 2 ** 20,
+      ...(target.redis ? { redis: rssKb(target.redis.current().child.pid!) / 1024 } : {}),
+    },
   };
 }
 
@@ -78,6 +85,8 @@ export interface CpuUse {
   readonly generatorMachinePct: number;
   /** Redis's CPU (INFO cpu), % of one core. */
   readonly redisCorePct?: number;
+  /** VmRSS at the end, MB. */
+  readonly rssMb: CpuSnapshot['rssMb'];
 }
 
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUse {
@@ -89,6 +98,7 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUse {
     generatorCorePct: (100 * generator) / seconds,
     generatorMachinePct: (100 * generator) / seconds / CORES,
     ...(a.redis !== undefined && b.redis !== undefined ? { redisCorePct: (100 * (b.redis - a.redis)) / seconds } : {}),
+    rssMb: b.rssMb,
   };
 }
 

@@ -170,21 +170,30 @@ export function targetChecks(results: Results): Array<{ target: string; status: 
         detail: at10.map((x) => `${TARGET_LABELS[x.r.target]}, ${x.r.subscribers} subscribers: p99 ${fmt(x.step!.latency[2]!.p99Ms)} ms (local ${fmt(x.step!.latency[0]!.p99Ms)}, hop ${fmt(x.step!.latency[1]!.p99Ms)})`).join('; '),
       });
 
+  // Loss at a step that overloaded the target (p99 over the knee's limit) is mostly lateness past the drain: it is
+  // listed, but the target is judged where the server kept up, and on the storm (a miss there is a real loss).
+  const KEPT_UP_P99_MS = 250;
   const losses: string[] = [];
+  const overloaded: string[] = [];
   let lossless = true;
   let measured = false;
-  const note = (label: string, loss: number) => {
+  const note = (label: string, loss: number, p99Ms: number | undefined) => {
+    if (p99Ms !== undefined && !(p99Ms <= KEPT_UP_P99_MS)) {
+      if (loss > 0) overloaded.push(`${label} (p99 ${fmt(p99Ms, 0)} ms): ${pct(loss)}`);
+      return;
+    }
     measured = true;
     if (loss > 0) {
       lossless = false;
       losses.push(`${label}: ${pct(loss)}`);
     }
   };
-  for (const r of results.fanout ?? []) if (OURS.includes(r.target)) note(`fan-out ${TARGET_LABELS[r.target]} ${r.source} ${r.subscribers}@${r.rate}/s`, r.loss);
-  for (const r of cross) for (const s of r.steps) if (s.passed) note(`cross ${TARGET_LABELS[r.target]} @${s.rate}/s`, s.loss);
-  for (const r of results.storm ?? []) if (OURS.includes(r.target)) note(`storm ${TARGET_LABELS[r.target]}`, r.loss);
-  for (const r of results.rooms ?? []) if (OURS.includes(r.target)) note(`rooms ${TARGET_LABELS[r.target]}`, r.loss);
-  checks.push({ target: 'zero loss (below the knee)', status: !measured ? 'not measured' : lossless ? 'met' : 'missed', detail: lossless ? 'every message reached every subscriber once' : losses.join('; ') });
+  for (const r of results.fanout ?? []) if (OURS.includes(r.target)) note(`fan-out ${TARGET_LABELS[r.target]} ${r.source} ${r.subscribers}@${r.rate}/s`, r.loss, r.latency[0]?.p99Ms);
+  for (const r of cross) for (const s of r.steps) note(`cross ${TARGET_LABELS[r.target]} @${s.rate}/s`, s.loss, s.latency[2]?.p99Ms);
+  for (const r of results.storm ?? []) if (OURS.includes(r.target)) note(`storm ${TARGET_LABELS[r.target]} (${r.missedByDropped} missed, ${r.missedDuringHandshake} of them published during the resuming handshake)`, r.loss, undefined);
+  for (const r of results.rooms ?? []) if (OURS.includes(r.target)) note(`rooms ${TARGET_LABELS[r.target]}`, r.loss, r.latency[0]?.p99Ms);
+  const detail = [lossless ? 'no loss wherever the gateway kept up (p99 ≤ 250 ms) and in the storm' : losses.join('; '), overloaded.length > 0 ? `overloaded steps, not judged: ${overloaded.join('; ')}` : ''].filter(Boolean).join('. ');
+  checks.push({ target: 'zero loss', status: !measured ? 'not measured' : lossless ? 'met' : 'missed', detail });
   return checks;
 }
 
@@ -218,8 +227,8 @@ export function markdown(results: Results): string {
   }
   if (results.fanout) {
     lines.push(`## ${WORKLOAD_TITLES['fanout']}`, '');
-    lines.push(table(['target', 'source', 'subscribers', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'dup', 'server µs CPU / delivery', 'server % core', 'generator % core (machine)', 'publish errors'],
-      results.fanout.map((r) => [label(r.target), r.source, String(r.subscribers), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), String(r.duplicates), fmt(r.serverCpuUsPerDelivery, 2), fmt(r.serverCpuCorePct), `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
+    lines.push(table(['target', 'source', 'subscribers', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'dup', 'server µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'generator µs CPU / receipt', 'publish errors'],
+      results.fanout.map((r) => [label(r.target), r.source, String(r.subscribers), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), String(r.duplicates), fmt(r.serverCpuUsPerDelivery, 2), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, fmt(r.generatorCpuUsPerReceipt, 2), String(r.publishErrors)])), '');
   }
   if (results.cross) {
     lines.push(`## ${WORKLOAD_TITLES['cross']}`, '');
@@ -227,11 +236,11 @@ export function markdown(results: Results): string {
     const rows: string[][] = [];
     for (const r of results.cross) {
       for (const s of r.steps) {
-        rows.push([label(r.target), String(r.subscribers), String(s.rate), `${fmt(s.latency[0]!.p50Ms, 2)} / ${fmt(s.latency[0]!.p99Ms, 2)}`, `${fmt(s.latency[1]!.p50Ms, 2)} / ${fmt(s.latency[1]!.p99Ms, 2)}`, `${fmt(s.hopAddedP50Ms, 2)} / ${fmt(s.hopAddedP99Ms, 2)}`, fmt(s.latency[2]!.p999Ms, 2), pct(s.loss), fmt(s.redisCorePct), fmt(s.serverCpuUsPerDelivery, 2), fmt(s.generatorCorePct), s.passed ? 'yes' : 'no'].map(String));
+        rows.push([label(r.target), String(r.subscribers), String(s.rate), `${fmt(s.latency[0]!.p50Ms, 2)} / ${fmt(s.latency[0]!.p99Ms, 2)}`, `${fmt(s.latency[1]!.p50Ms, 2)} / ${fmt(s.latency[1]!.p99Ms, 2)}`, `${fmt(s.hopAddedP50Ms, 2)} / ${fmt(s.hopAddedP99Ms, 2)}`, fmt(s.latency[2]!.p999Ms, 2), pct(s.loss), `${fmt(s.redisCorePct)} (${fmt(s.redisRssMb)})`, fmt(s.serverCpuUsPerDelivery, 2), fmt(s.generatorCorePct), s.passed ? 'yes' : 'no'].map(String));
       }
       rows.push([label(r.target), '', 'knee', `${r.kneeRate} msg/s`, r.firstFailingRate !== undefined ? `fails at ${r.firstFailingRate}` : 'not reached', r.failedBecause ?? '', '', '', '', '', '', '']);
     }
-    lines.push(table(['target', 'subscribers', 'msg/s', 'local p50 / p99 (ms)', 'hop p50 / p99 (ms)', 'hop adds p50 / p99 (ms)', 'all p99.9 (ms)', 'loss', 'Redis % core', 'servers µs CPU / delivery', 'generator % core', 'within limits'], rows), '');
+    lines.push(table(['target', 'subscribers', 'msg/s', 'local p50 / p99 (ms)', 'hop p50 / p99 (ms)', 'hop adds p50 / p99 (ms)', 'all p99.9 (ms)', 'loss', 'Redis % core (RSS MB)', 'servers µs CPU / delivery', 'generator % core', 'within limits'], rows), '');
   }
   if (results.storm) {
     lines.push(`## ${WORKLOAD_TITLES['storm']}`, '');
@@ -241,8 +250,8 @@ export function markdown(results: Results): string {
   }
   if (results.rooms) {
     lines.push(`## ${WORKLOAD_TITLES['rooms']}`, '');
-    lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'server % core', 'generator % core (machine)', 'publish errors'],
-      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), fmt(r.serverCpuUsPerDelivery, 2), fmt(r.serverCpuCorePct), `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
+    lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'publish errors'],
+      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), fmt(r.serverCpuUsPerDelivery, 2), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
   }
   return `${lines.join('\n')}\n`;
 }

@@ -74,7 +74,12 @@ function phaseRow(phase: PhaseResult) {
     serverCpuCorePct: round((100 * phase.cpu.serverSeconds.reduce((a, b) => a + b, 0)) / phase.cpu.seconds),
     generatorCorePct: round(phase.cpu.generatorCorePct),
     generatorMachinePct: round(phase.cpu.generatorMachinePct),
+    // What receiving one message cost the generator, to hold against what delivering it cost the server.
+    generatorCpuUsPerReceipt: round((phase.cpu.generatorCorePct / 100) * phase.cpu.seconds * 1e6 / Math.max(1, phase.delivered), 2),
     ...(phase.cpu.redisCorePct !== undefined ? { redisCorePct: round(phase.cpu.redisCorePct) } : {}),
+    serverRssMb: phase.cpu.rssMb.servers.map((mb) => round(mb)),
+    generatorRssMb: round(phase.cpu.rssMb.generator),
+    ...(phase.cpu.rssMb.redis !== undefined ? { redisRssMb: round(phase.cpu.rssMb.redis) } : {}),
     // The generator near a full core measures itself as much as the target.
     generatorBound: phase.cpu.generatorCorePct > 90,
   };
