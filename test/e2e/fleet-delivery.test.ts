@@ -113,6 +113,12 @@ describe('fleet: three replicas on Redis Streams act as one gateway', () => {
       return res.body.connections === 2 ? res.body : undefined;
     });
     assert.equal(status.online, true);
+    await laptop.request('join_room', { room: 'chat:count' });
+    const counts = await fleet.gateways[1]!.api('/v1/presence?tenant_id=t1&room=chat:count');
+    assert.equal(counts.status, 200);
+    assert.deepEqual(counts.body.room, { name: 'chat:count', connections: 1 });
+    assert.ok(counts.body.users_online >= 1 && counts.body.connections >= 2, JSON.stringify(counts.body));
+    assert.equal((await fleet.gateways[1]!.api('/v1/presence?tenant_id=t1&room=nope')).status, 400);
     const users = await fleet.gateways[0]!.api('/v1/users/connected?tenant_id=t1');
     assert.ok(users.body.users.some((u: { user_id: string; connections: number }) => u.user_id === 'multi' && u.connections === 2));
     const sent = await fleet.gateways[1]!.api('/v1/messages', { json: { tenant_id: 't1', user_ids: ['multi', 'nobody'], notification: { title: 'Hi', body: 'there' } } });

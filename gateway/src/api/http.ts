@@ -204,6 +204,22 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
       return send(res, 200, { users, total: users.length, timestamp: now() });
     }
+    if (path === '/v1/presence') {
+      // Counts for a tenant, and for one of its rooms when asked: fleet-wide.
+      allow('GET');
+      requireService(req);
+      const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+      const users = await deps.presence.connectedUsers(tenantId);
+      const room = url.searchParams.get('room');
+      if (room !== null && !parseRoom(room)) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
+      return send(res, 200, {
+        tenant_id: tenantId,
+        users_online: users.length,
+        connections: users.reduce((sum, user) => sum + user.connections, 0),
+        ...(room !== null ? { room: { name: room, connections: await deps.fanout.members(tenantId, room) } } : {}),
+        timestamp: now(),
+      });
+    }
     const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
     if (userPath) {
       const userId = idParam(decodeURIComponent(userPath[1]!), 'user id');

@@ -32,6 +32,7 @@ describe('service API: authentication', () => {
     { method: 'POST', path: '/broadcast', json: { tenant_id: 't1', message: { text: 'hi' } } },
     { method: 'POST', path: '/v1/messages', json: { tenant_id: 't1', user_ids: ['u1'], message: 'hi' } },
     { method: 'GET', path: '/v1/users/connected' },
+    { method: 'GET', path: '/v1/presence?tenant_id=t1' },
     { method: 'GET', path: '/v1/users/u1/status?tenant_id=t1' },
     { method: 'DELETE', path: '/v1/users/u1/connections?tenant_id=t1' },
   ];
