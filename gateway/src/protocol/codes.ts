@@ -1,6 +1,6 @@
 /**
- * Every close code and error code a client can see. The reference docs (docs/reference/codes.md) list the same
- * table; a unit test keeps them in step.
+ * Every close code and error code a client can see. The reference docs (docs/reference/protocol.md) list the same
+ * tables; test/unit/docs/reference.test.ts keeps them in step.
  */
 
 /** WebSocket close codes (raw /ws), and `connect_error.data.code` / `error` event `close_code` on socket.io. */
