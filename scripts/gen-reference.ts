@@ -288,10 +288,10 @@ const idleSnapshot = (): GatewaySnapshot => ({
 });
 
 /** Options that register every optional gateway metric; typecheck fails here when createMetrics gains one. */
-const EVERY_GATEWAY_OPTION = { redis: true } satisfies Required<NonNullable<Parameters<typeof createGatewayMetrics>[1]>>;
-const NO_GATEWAY_OPTION = { redis: false } satisfies Required<NonNullable<Parameters<typeof createGatewayMetrics>[1]>>;
+const EVERY_GATEWAY_OPTION = { redis: true, nats: true } satisfies Required<NonNullable<Parameters<typeof createGatewayMetrics>[1]>>;
+const NO_GATEWAY_OPTION = { redis: false, nats: false } satisfies Required<NonNullable<Parameters<typeof createGatewayMetrics>[1]>>;
 /** Which option (and so which environment variable) an optional gateway metric depends on. */
-const OPTION_NEEDS: Record<keyof typeof EVERY_GATEWAY_OPTION, string> = { redis: '`REDIS_URL`' };
+const OPTION_NEEDS: Record<keyof typeof EVERY_GATEWAY_OPTION, string> = { redis: '`REDIS_URL`', nats: '`NATS_URL`' };
 
 export interface MetricsInventory {
   gateway: MetricInfo[];

@@ -33,6 +33,8 @@ export interface GatewayDeps {
   readonly version: string;
   /** With REDIS_URL: the Redis Streams adapter and its client; without, this replica is a fleet of one. */
   readonly fleet?: RedisFleet;
+  /** NATS_URL is set: the bridge's metrics are exported. */
+  readonly nats?: boolean;
   /** Extra readiness checks (NATS): name -> healthy. */
   readonly dependencies?: () => Record<string, boolean>;
 }
@@ -75,7 +77,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     return { ready: !draining && Object.values(dependencyHealth()).every(Boolean), redisConnected: deps.fleet?.healthy(), connectionsByTransport, connectionsByRoomType, rooms };
   };
-  const metrics = createMetrics(snapshot, { redis: deps.fleet !== undefined });
+  const metrics = createMetrics(snapshot, { redis: deps.fleet !== undefined, nats: deps.nats });
   const layer = createTransports(http, config, {
     logger,
     metrics,

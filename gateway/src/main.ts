@@ -65,7 +65,7 @@ export function buildGateway(config: GatewayConfig, logger: Logger): Assembled {
   const gateway = createGateway({
     config,
     logger,
-    ...(config.nats.url !== undefined ? { dependencies: () => ({ nats: bridge?.healthy() ?? false }) } : {}),
+    ...(config.nats.url !== undefined ? { nats: true, dependencies: () => ({ nats: bridge?.healthy() ?? false }) } : {}),
     verifier,
     ticketIssuer: createTicketIssuer({ ticketKey, tenantClaim: config.auth.tenantClaim, ttlSeconds: config.auth.ticketTtlSeconds }),
     serviceKeys,
@@ -97,16 +97,26 @@ export async function run(config: GatewayConfig, logger: Logger): Promise<Gatewa
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ event: 'shutdown', signal }, 'draining before exit');
-    const deadline = setTimeout(() => process.exit(0), config.drainSeconds * 1000 + 2000);
-    deadline.unref();
-    await gateway.drain();
-    // After the drain (a draining replica still fans NATS events out to the fleet), before the fan-out closes.
-    await bridge?.close();
-    await gateway.close();
-    for (const resource of resources) await resource.close();
-    logger.flush?.();
-    process.exit(0);
+    // The safety net: whatever happens below (a hung close, a log write failing on a broken pipe), the
+    // process is gone within the drain budget, inside the pod's grace period.
+    setTimeout(() => process.exit(0), config.drainSeconds * 1000 + 2000);
+    try {
+      logger.info({ event: 'shutdown', signal }, 'draining before exit');
+      await gateway.drain();
+      // After the drain (a draining replica still fans NATS events out to the fleet), before the fan-out closes.
+      await bridge?.close();
+      await gateway.close();
+      for (const resource of resources) await resource.close();
+      logger.flush?.();
+    } catch (error) {
+      try {
+        logger.error({ err: error }, 'shutdown failed; exiting anyway');
+      } catch {
+        // the log itself may be what failed
+      }
+    } finally {
+      process.exit(0);
+    }
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

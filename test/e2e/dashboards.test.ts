@@ -89,7 +89,8 @@ async function alertRules(): Promise<{ groups: { name: string; rules: { alert: s
 describe('dashboards and alerts against a running fleet and operator', () => {
   before(async () => {
     // MAX_CONNECTIONS_PER_USER=2: the third connection of one user is refused, so the rate-limit panels have data.
-    fleet = await startFleet(2, { env: { MAX_CONNECTIONS_PER_USER: '2' } });
+    // With NATS, so the bridge's series exist (they are exported only where NATS_URL is set).
+    fleet = await startFleet(2, { nats: true, env: { MAX_CONNECTIONS_PER_USER: '2' } });
     kube = await startKube();
     await installCrd(kube.client);
     await createNamespace(kube.client, 'apps');

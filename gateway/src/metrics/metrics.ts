@@ -45,8 +45,11 @@ export interface GatewayMetrics {
 /** prom-client's default gauges that end in _total, which Prometheus's naming rules (promtool) refuse; each has a correctly named twin. */
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis: boolean } = { redis: false }): GatewayMetrics {
+export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis: boolean; nats?: boolean } = { redis: false }): GatewayMetrics {
   const registry = new Registry();
+  // Without NATS_URL the bridge's metrics exist (the bridge code needs no branches) but are not exported, so a
+  // gateway without NATS does not look like one whose NATS is down.
+  const natsRegistries = options.nats ? [registry] : [];
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
 
@@ -137,11 +140,13 @@ export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis:
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    natsMessages: counter('rtgw_nats_messages_total', 'NATS messages the bridge handled on this replica, by outcome (delivered, dropped).', ['outcome']),
-    natsDropped: counter('rtgw_nats_dropped_total', 'NATS messages the bridge dropped, by reason.', ['reason']),
-    natsConnected: new Gauge({ name: 'rtgw_nats_connected', help: 'Whether the NATS bridge is connected and subscribed (1) or not (0).', registers: [registry] }),
+    natsMessages: new Counter({ name: 'rtgw_nats_messages_total', help: 'NATS messages the bridge handled on this replica, by outcome (delivered, dropped).', labelNames: ['outcome'], registers: natsRegistries }),
+    natsDropped: new Counter({ name: 'rtgw_nats_dropped_total', help: 'NATS messages the bridge dropped, by reason.', labelNames: ['reason'], registers: natsRegistries }),
+    natsConnected: new Gauge({ name: 'rtgw_nats_connected', help: 'Whether the NATS bridge is connected and subscribed (1) or not (0).', registers: natsRegistries }),
     metricsText: () => registry.metrics(),
   };
+  // Zero series for every outcome, so dashboards and alerts see 0 rather than nothing before the first one.
+  for (const transport of ['socketio', 'ws']) for (const result of ['recovered', 'failed']) metrics.sessionRecoveries.inc({ transport, result }, 0);
   return metrics;
 }
 
