@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # Caches live outside the checkout so a fresh clone (CI) reuses them.
 export RTGW_CACHE ?= $(HOME)/.cache/realtime-gateway
 
-.PHONY: help run test deps npm-deps system-deps kube-binaries helm-kubectl typecheck test-unit test-integration test-e2e gateway operator
+.PHONY: help run test images deps npm-deps system-deps kube-binaries helm-kubectl typecheck test-unit test-integration test-e2e gateway operator
 
 help:
 	@echo "make run    one gateway on embedded defaults (http://localhost:8081), prints a dev token"
 	@echo "make test   installs what the tests need, then runs every tier (typecheck, unit, integration, e2e)"
+	@echo "make images builds realtime-gateway/gateway:<version> and realtime-gateway/operator:<version> with buildah"
 
 node_modules/.package-lock.json: package.json package-lock.json gateway/package.json operator/package.json
 	npm ci --no-audit --no-fund
@@ -28,6 +29,9 @@ helm-kubectl: npm-deps
 	bash scripts/install-helm-kubectl.sh
 
 deps: npm-deps system-deps kube-binaries helm-kubectl
+
+images: npm-deps
+	bash scripts/build-images.sh
 
 run: npm-deps
 	npm run -s dev
