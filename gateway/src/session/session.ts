@@ -143,6 +143,7 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
       socket.conn.once('close', admission.release);
       metrics.authSuccesses.inc({ source: result.tokenSource });
       logger.info({ event: 'auth', outcome: 'accepted', ip, transport, user_id: identity.userId, tenant_id: identity.tenantId, via: result.tokenSource }, 'connection authenticated');
+      forgetToken(socket);
       socket.data.identity = identity;
       socket.data.ip = ip;
       socket.data.connectedAt ??= clock();
@@ -364,6 +365,19 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
       void deps.presence.disconnected(tenantId, userId, socket.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
     });
   });
+}
+
+/** The token has done its job: it is not kept in memory for the connection's lifetime, wherever it came from. */
+function forgetToken(socket: Socket): void {
+  const { handshake } = socket;
+  delete handshake.headers.authorization;
+  if (typeof handshake.auth === 'object' && handshake.auth !== null) delete (handshake.auth as Record<string, unknown>)['token'];
+  if ('token' in handshake.query) {
+    delete handshake.query['token'];
+    const url = new URL(handshake.url, 'http://gateway.invalid');
+    url.searchParams.delete('token');
+    handshake.url = `${url.pathname}${url.search}`;
+  }
 }
 
 /** socket.io's private session id (set when connection-state recovery is on); raw /ws clients resume with it. */

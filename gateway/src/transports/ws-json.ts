@@ -62,7 +62,11 @@ function translateEvent(encoded: string): string | undefined {
 export class RawJsonConnection extends EventEmitter {
   readonly id = randomUUID();
   readonly protocol = 4;
-  readonly request: IncomingMessage;
+  /**
+   * What socket.io reads of the upgrade request (headers, url, TLS), and nothing else: keeping the whole
+   * IncomingMessage for the connection's lifetime costs about a kilobyte each.
+   */
+  readonly request: { readonly headers: IncomingMessage['headers']; readonly url: string; readonly method: string; readonly connection: { readonly encrypted: boolean } };
   readonly remoteAddress: string;
   readonly transport = { name: 'ws-json', writable: true };
   readyState: 'open' | 'closed' = 'open';
@@ -77,7 +81,12 @@ export class RawJsonConnection extends EventEmitter {
   constructor(ws: WebSocket, request: IncomingMessage, options: RawConnectionOptions) {
     super();
     this.ws = ws;
-    this.request = request;
+    this.request = {
+      headers: request.headers,
+      url: request.url ?? '/',
+      method: request.method ?? 'GET',
+      connection: { encrypted: Boolean((request.socket as { encrypted?: boolean }).encrypted) },
+    };
     this.remoteAddress = request.socket.remoteAddress ?? '';
     this.options = options;
 
