@@ -150,7 +150,22 @@ export interface PhaseResult {
 
 const PAD = 'x'.repeat(96);
 
+/**
+ * Waits until the servers are quiet (under 10 % of a core over 500 ms), at most `maxMs`: a step that overloaded
+ * a server leaves frames queued, and the next step must not pay for them.
+ */
+export async function quiet(target: Target, maxMs = 30_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const before = target.servers.reduce((sum, s) => sum + cpuSeconds(s.pid), 0);
+    await sleep(500);
+    const after = target.servers.reduce((sum, s) => sum + cpuSeconds(s.pid), 0);
+    if (after - before < 0.05) return;
+  }
+}
+
 export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
+  await quiet(options.target);
   const count = Math.max(1, Math.round(options.rate * options.seconds));
   const base = reserveSeqs(count);
   const receipts = new Receipts(options.clients.length, base, count, options.groups ?? 1);
