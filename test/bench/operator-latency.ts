@@ -11,7 +11,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { startKube } from '../harness/kube.ts';
-import { RG_PATH, createGateway, createNamespace, installCrd, mergePatch, startOperator, waitFor } from '../integration/operator/helpers.ts';
+import { RG_PATH, createGateway, createNamespace, createSecret, installCrd, mergePatch, startOperator, waitFor } from '../integration/operator/helpers.ts';
+import { JWT_AUTH } from '../unit/operator/fixtures.ts';
 import { resourcePath } from '../../operator/src/kube/client.ts';
 
 const count = Number(process.argv[2] ?? 100);
@@ -33,6 +34,7 @@ const kube = await startKube({ controllerManager: true });
 try {
   await installCrd(kube.client);
   await createNamespace(kube.client, NS);
+  await createSecret(kube.client, NS, JWT_AUTH.jwtSecretRef.name, { [JWT_AUTH.jwtSecretRef.key]: 'bench-secret-0123456789abcdef0123456789abcdef' });
   const op = await startOperator(kube, 'bench', { LOG_LEVEL: 'warn', RESYNC_SECONDS: '600', WATCH_SECONDS: '300' });
   await waitFor('leadership', async () => /^rtgw_operator_leader 1$/m.test(await op.metrics()), 20_000);
 
@@ -62,7 +64,7 @@ try {
   const names = Array.from({ length: count }, (_, i) => `gw-${String(i).padStart(3, '0')}`);
   const t0 = performance.now();
   const created = names.map((n) => until(n, 'gw:1'));
-  for (const n of names) await createGateway(kube.client, NS, n, { image: 'gw:1', replicas: 1 });
+  for (const n of names) await createGateway(kube.client, NS, n, { image: 'gw:1', replicas: 1, auth: JWT_AUTH });
   await Promise.all(created);
   const createMs = performance.now() - t0;
   console.log(`created ${count} RealtimeGateways; all Deployments present after ${createMs.toFixed(0)} ms`);

@@ -17,7 +17,8 @@ import { startKube, type KubeCluster } from '../harness/kube.ts';
 import { startPrometheus, promtool, type Prometheus } from '../harness/prometheus.ts';
 import { waitFor } from '../harness/process.ts';
 import { hsToken } from '../harness/tokens.ts';
-import { createGateway, createNamespace, installCrd, startOperator, type OperatorProcess } from '../integration/operator/helpers.ts';
+import { createGateway, createNamespace, createSecret, installCrd, startOperator, type OperatorProcess } from '../integration/operator/helpers.ts';
+import { JWT_AUTH } from '../unit/operator/fixtures.ts';
 import { startFleet, type Fleet } from './fleet.ts';
 
 const NS = 'rtgw-e2e';
@@ -94,11 +95,13 @@ describe('dashboards and alerts against a running fleet and operator', () => {
     kube = await startKube();
     await installCrd(kube.client);
     await createNamespace(kube.client, 'apps');
+    // Both fleets name it, so 'broken' fails where intended (its Deployment), not at SecretNotFound.
+    await createSecret(kube.client, 'apps', JWT_AUTH.jwtSecretRef.name, { [JWT_AUTH.jwtSecretRef.key]: 'e2e-secret-0123456789abcdef0123456789abcdef' });
     operator = await startOperator(kube, 'operator-0');
     // One fleet that reconciles, and one whose Deployment the API server rejects (an invalid nodeSelector
     // key the CRD cannot catch), so the reconcile-error panels have data.
-    await createGateway(kube.client, 'apps', 'good', { image: 'realtime-gateway/gateway:0.1.0', replicas: 1 });
-    await createGateway(kube.client, 'apps', 'broken', { image: 'realtime-gateway/gateway:0.1.0', pod: { nodeSelector: { 'not a label key!': 'x' } } });
+    await createGateway(kube.client, 'apps', 'good', { image: 'realtime-gateway/gateway:0.1.0', replicas: 1, auth: JWT_AUTH });
+    await createGateway(kube.client, 'apps', 'broken', { image: 'realtime-gateway/gateway:0.1.0', auth: JWT_AUTH, pod: { nodeSelector: { 'not a label key!': 'x' } } });
 
     prom = await startPrometheus({
       [SERVICE]: fleet.gateways.map((g, i) => ({ address: `127.0.0.1:${g.port}`, labels: { namespace: NS, service: SERVICE, pod: `gw-${i}`, container: 'gateway' } })),

@@ -125,7 +125,8 @@ export interface RealtimeGatewaySpec {
   logLevel?: LogLevel;
   redis?: RedisSpec;
   nats?: NatsSpec;
-  auth?: AuthSpec;
+  /** Required: the gateway refuses to start without jwtSecretRef or jwksUrl (a CEL rule enforces one). */
+  auth: AuthSpec;
   serviceApiKeysSecretRef?: SecretKeyRef;
   allowedOrigins?: string[];
   limits?: LimitsSpec;

@@ -24,6 +24,7 @@ let kube: KubeCluster;
 let env: Record<string, string>;
 let dir: string;
 let operator: OperatorProcess | undefined;
+let sampleJwt: string | undefined;
 
 // The sample fleet: schedulable on the kwok node, so its pods turn Ready without a container runtime.
 const SAMPLE = ['--set', 'sampleGateway.enabled=true', '--set-json', 'sampleGateway.spec={"image":"realtime-gateway/gateway:0.1.0","replicas":2,"pod":{"nodeSelector":{"type":"kwok"}}}'];
@@ -115,6 +116,10 @@ describe('chart realtime-gateway-operator on a real API server', () => {
       throw new Error(`${String(err)}\n--- operator output ---\n${operator!.proc.output().slice(-4000)}`);
     });
     assert.equal(rg.status.readyReplicas ?? rg.status.replicas, 2);
+    // The CRD requires auth: the chart's default sample spec names the Secret it creates next to the sample.
+    assert.deepEqual(rg.spec.auth.jwtSecretRef, { name: 'example-jwt', key: 'secret' });
+    sampleJwt = (await kube.client.request<any>('GET', resourcePath('v1', 'secrets', NS, 'example-jwt'))).data.secret;
+    assert.match(Buffer.from(sampleJwt!, 'base64').toString(), /^[A-Za-z0-9]{48}$/);
     for (const p of [
       resourcePath('apps/v1', 'deployments', NS, 'example'),
       resourcePath('v1', 'services', NS, 'example'),
@@ -136,6 +141,10 @@ describe('chart realtime-gateway-operator on a real API server', () => {
     assert.equal(env.LOG_LEVEL, 'debug');
     assert.equal(d.metadata.generation, 2);
     assert.match(await helm(['history', RELEASE, '--namespace', NS]), /2\s.*deployed\s.*Upgrade complete/);
+    // Upgrading again keeps the sample's random JWT secret (lookup), so an upgrade does not roll the fleet.
+    await helm(['upgrade', RELEASE, CHART_DIR, ...COMMON, ...SAMPLE, '--set', 'operator.logLevel=debug', '--wait', '--timeout', '120s']);
+    const again = await kube.client.request<any>('GET', resourcePath('v1', 'secrets', NS, 'example-jwt'));
+    assert.equal(again.data.secret, sampleJwt);
   });
 
   it('helm uninstall removes the release and keeps the CRD', async () => {

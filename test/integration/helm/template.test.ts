@@ -74,6 +74,7 @@ describe('chart realtime-gateway-operator: helm lint and template', () => {
       [['--set', 'replicas=2'], /additional properties 'replicas' not allowed/],
       [['--set', 'serviceMonitor.operator.interval=soon'], /serviceMonitor\/operator\/interval/],
       [['--set', 'image.pullPolicy=Sometimes'], /image\/pullPolicy/],
+      [['--set', 'sampleGateway.enabled=true', '--set-json', 'sampleGateway.spec.auth={"jwtSecretRef":null}'], /sampleGateway\/spec\/auth/],
     ];
     for (const [args, message] of cases) {
       const r = await run('helm', ['template', 'rt', CHART_DIR, ...args], env);
@@ -107,6 +108,14 @@ describe('chart realtime-gateway-operator: helm lint and template', () => {
     const sample = find(all, 'RealtimeGateway', 'example');
     assert.equal(sample.metadata.namespace, 'rtgw-system');
     assert.equal(sample.spec.image, 'realtime-gateway/gateway:0.1.0');
+    // The CRD requires auth: the default sample names the Secret rendered next to it, 48 random characters.
+    assert.deepEqual(sample.spec.auth, { jwtSecretRef: { name: 'example-jwt', key: 'secret' } });
+    const jwt = find(all, 'Secret', 'example-jwt');
+    assert.equal(jwt.metadata.namespace, 'rtgw-system');
+    assert.match(Buffer.from(jwt.data.secret, 'base64').toString(), /^[A-Za-z0-9]{48}$/);
+    const renamed = await template([...ALL_ON, '--set', 'sampleGateway.name=demo']);
+    assert.deepEqual(find(renamed, 'RealtimeGateway', 'demo').spec.auth.jwtSecretRef, { name: 'demo-jwt', key: 'secret' });
+    find(renamed, 'Secret', 'demo-jwt');
   });
 
   it('runs the operator non-root, read-only, with probes on /healthz and /readyz and its configuration as environment', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startKube, type KubeCluster } from '../../harness/kube.ts';
 import { KubeApiError } from '../../../operator/src/kube/client.ts';
 import type { RealtimeGateway, RealtimeGatewaySpec } from '../../../operator/src/api/types.ts';
-import { fullSpec } from '../../unit/operator/fixtures.ts';
+import { JWT_AUTH, fullSpec } from '../../unit/operator/fixtures.ts';
 import { RG_PATH, createGateway, installCrd, mergePatch } from './helpers.ts';
 
 let kube: KubeCluster;
@@ -24,7 +24,7 @@ after(async () => {
 
 test('the full sample is accepted and the minimal one gets the schema defaults', async () => {
   await createGateway(kube.client, 'default', 'full', fullSpec());
-  const rg = await createGateway(kube.client, 'default', 'minimal', { image: 'gw:1', exposure: { host: 'rt.example.com' }, redis: { urlSecretRef: { name: 'r', key: 'u' } } });
+  const rg = await createGateway(kube.client, 'default', 'minimal', { image: 'gw:1', auth: JWT_AUTH, exposure: { host: 'rt.example.com' }, redis: { urlSecretRef: { name: 'r', key: 'u' } } });
   assert.equal(rg.spec.replicas, 2);
   assert.equal(rg.spec.port, 8081);
   assert.equal(rg.spec.logLevel, 'info');
@@ -44,6 +44,9 @@ const invalid: [string, (s: RealtimeGatewaySpec) => RealtimeGatewaySpec, RegExp]
     /autoscaling\.minReplicas must not exceed autoscaling\.maxReplicas/],
   ['autoscaling without a target', (s) => ({ ...s, autoscaling: { minReplicas: 1, maxReplicas: 2 } }), /autoscaling needs targetCPUUtilizationPercentage or targetConnectionsPerPod/],
   ['redis stream bounded twice', (s) => ({ ...s, redis: { ...s.redis!, streamMaxLength: 1000 } }), /set either redis\.streamMaxLength or redis\.recoveryWindowSeconds, not both/],
+  ['no auth (the gateway would refuse to start)', ({ auth: _, ...s }) => s as RealtimeGatewaySpec, /spec\.auth: Required value/],
+  ['auth with neither a JWT secret nor JWKS', (s) => ({ ...s, auth: { issuer: 'https://auth.example.com/' } }),
+    /auth needs jwtSecretRef \(HS\* algorithms\) or jwksUrl \(RS\*, PS\*, ES\*, EdDSA\)/],
   ['HS256 without a JWT secret', (s) => ({ ...s, auth: { algorithms: ['HS256'] } }), /auth\.jwtSecretRef is required when auth\.algorithms has an HS\* algorithm/],
   ['RS256 without JWKS', (s) => ({ ...s, auth: { algorithms: ['RS256'] } }), /auth\.jwksUrl is required when auth\.algorithms has an RS\*, PS\*, ES\* or EdDSA algorithm/],
   ['gateway-api without a gatewayRef', (s) => ({ ...s, exposure: { host: 'rt.example.com', sticky: 'gateway-api' } }), /exposure\.gatewayRef is required when exposure\.sticky is gateway-api/],

@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKube, type KubeCluster } from '../../harness/kube.ts';
 import { resourcePath } from '../../../operator/src/kube/client.ts';
-import { createGateway, createNamespace, installCrd, leaseHolder, startOperator, waitFor, type OperatorProcess } from './helpers.ts';
+import { createGateway, createNamespace, createSecret, installCrd, leaseHolder, startOperator, waitFor, type OperatorProcess } from './helpers.ts';
+import { JWT_AUTH } from '../../unit/operator/fixtures.ts';
 
 const NS = 'fleet';
 let kube: KubeCluster;
@@ -17,6 +18,8 @@ before(async () => {
   kube = await startKube();
   await installCrd(kube.client);
   await createNamespace(kube.client, NS);
+  // The Secret JWT_AUTH names: without it the operator holds back the Deployment (SecretNotFound).
+  await createSecret(kube.client, NS, JWT_AUTH.jwtSecretRef.name, { [JWT_AUTH.jwtSecretRef.key]: 'leader-test-secret-0123456789abcdef0123456789' });
 });
 
 after(async () => {
@@ -40,7 +43,7 @@ test('two operators: exactly one leads and reconciles', async () => {
   operators.push(await startOperator(kube, 'op-1'), await startOperator(kube, 'op-2'));
   const holder = await waitFor('a leader', () => leaseHolder(kube.client), 20_000);
   assert.ok(holder === 'op-1' || holder === 'op-2');
-  await createGateway(kube.client, NS, 'a', { image: 'gw:1' });
+  await createGateway(kube.client, NS, 'a', { image: 'gw:1', auth: JWT_AUTH });
   await waitFor('children of a', async () => (await children()).length === 4, 20_000);
   const leaderMetrics = await operators.find((o) => o.identity === holder)!.metrics();
   const standbyMetrics = await operators.find((o) => o.identity !== holder)!.metrics();
@@ -60,7 +63,7 @@ test('failover: kill -9 the leader and the standby takes over and reconciles', a
   const failoverMs = Date.now() - t0;
   // The lease is 4 s in these tests; the standby may take it only after that much silence.
   assert.ok(failoverMs < 15_000, `failover took ${failoverMs} ms`);
-  await createGateway(kube.client, NS, 'b', { image: 'gw:1' });
+  await createGateway(kube.client, NS, 'b', { image: 'gw:1', auth: JWT_AUTH });
   await waitFor('children of b from the new leader', async () => (await children()).length === 8, 20_000);
   assert.match(await standby.metrics(), /^rtgw_operator_leader 1$/m);
 });

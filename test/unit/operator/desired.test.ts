@@ -6,9 +6,9 @@ import { configData, configMap, deployment, hashConfig } from '../../../operator
 import { httpRoute, ingress, service } from '../../../operator/src/desired/network.ts';
 import { hpa, pdb } from '../../../operator/src/desired/scaling.ts';
 import { serviceMonitor } from '../../../operator/src/desired/monitoring.ts';
-import { fullSpec, gateway } from './fixtures.ts';
+import { JWT_AUTH, fullSpec, gateway } from './fixtures.ts';
 
-const minimal: RealtimeGatewaySpec = { image: 'gw:1' };
+const minimal: RealtimeGatewaySpec = { image: 'gw:1', auth: JWT_AUTH };
 const owner = {
   apiVersion: 'realtime.gateway.dev/v1alpha1', kind: 'RealtimeGateway', name: 'chat',
   uid: '0b8c7a52-6f1e-4a5e-9a43-7c1d2f3e4a5b', controller: true, blockOwnerDeletion: true,
@@ -53,7 +53,7 @@ test('a minimal spec gets the gateway defaults and leaves optional variables uns
   assert.deepEqual(configData(gateway(minimal)), {
     DRAIN_SECONDS: '20', JWT_ALGORITHMS: 'HS256', LOG_LEVEL: 'info', PORT: '8081', TENANT_CLAIM: 'tenant_id',
   });
-  const withMaxLen = configData(gateway({ image: 'gw:1', redis: { urlSecretRef: { name: 'r', key: 'u' }, streamMaxLength: 5000 } }));
+  const withMaxLen = configData(gateway({ image: 'gw:1', auth: JWT_AUTH, redis: { urlSecretRef: { name: 'r', key: 'u' }, streamMaxLength: 5000 } }));
   assert.equal(withMaxLen.REDIS_STREAM_MAXLEN, '5000');
   assert.equal(withMaxLen.RECOVERY_WINDOW_SECONDS, undefined);
 });
@@ -111,14 +111,14 @@ test('Deployment: image, probes on the gateway port, secrets by reference, hashe
 });
 
 test('Deployment without an autoscaler owns replicas; grace period covers the drain', () => {
-  const d = deployment(gateway({ image: 'gw:1', replicas: 5, drainSeconds: 40 }), 'h') as unknown as { spec: { replicas: number; template: { spec: Record<string, unknown> } } };
+  const d = deployment(gateway({ image: 'gw:1', auth: JWT_AUTH, replicas: 5, drainSeconds: 40 }), 'h') as unknown as { spec: { replicas: number; template: { spec: Record<string, unknown> } } };
   assert.equal(d.spec.replicas, 5);
   assert.equal(d.spec.template.spec.terminationGracePeriodSeconds, 50);
   assert.equal((deployment(gateway(minimal), 'h') as unknown as { spec: { replicas: number } }).spec.replicas, 2);
 });
 
 test('user pod labels cannot override the selector labels', () => {
-  const d = deployment(gateway({ image: 'gw:1', pod: { labels: { 'app.kubernetes.io/instance': 'evil' } } }), 'h') as unknown as {
+  const d = deployment(gateway({ image: 'gw:1', auth: JWT_AUTH, pod: { labels: { 'app.kubernetes.io/instance': 'evil' } } }), 'h') as unknown as {
     spec: { template: { metadata: { labels: Record<string, string> } } };
   };
   assert.equal(d.spec.template.metadata.labels['app.kubernetes.io/instance'], 'chat');
@@ -183,7 +183,7 @@ test('Ingress for ingress-nginx: cookie affinity, WebSocket timeouts, TLS', () =
 });
 
 test('Ingress for Traefik uses its class and no nginx annotations', () => {
-  const ing = ingress(gateway({ image: 'gw:1', exposure: { host: 'rt.example.com', sticky: 'traefik' } }));
+  const ing = ingress(gateway({ image: 'gw:1', auth: JWT_AUTH, exposure: { host: 'rt.example.com', sticky: 'traefik' } }));
   assert.equal((ing?.spec as { ingressClassName: string }).ingressClassName, 'traefik');
   assert.equal(ing?.metadata.annotations, undefined);
   assert.equal((ing?.spec as { tls?: unknown }).tls, undefined);
@@ -226,7 +226,7 @@ test('HPA: CPU and connections-per-pod metrics, slow scale-down; none for KEDA o
     },
   });
   assert.equal(hpa(gateway(minimal)), undefined);
-  const keda = gateway({ image: 'gw:1', autoscaling: { provider: 'keda', minReplicas: 1, maxReplicas: 4 } });
+  const keda = gateway({ image: 'gw:1', auth: JWT_AUTH, autoscaling: { provider: 'keda', minReplicas: 1, maxReplicas: 4 } });
   assert.equal(hpa(keda), undefined);
   assert.equal((deployment(keda, 'h') as unknown as { spec: { replicas?: number } }).spec.replicas, undefined);
 });
@@ -237,7 +237,7 @@ test('PodDisruptionBudget: from the spec, else one pod at a time', () => {
     spec: { selector: { matchLabels: selector }, minAvailable: '50%' },
   });
   assert.deepEqual(pdb(gateway(minimal)).spec, { selector: { matchLabels: selector }, maxUnavailable: 1 });
-  assert.deepEqual(pdb(gateway({ image: 'gw:1', disruptionBudget: { maxUnavailable: 2 } })).spec, { selector: { matchLabels: selector }, maxUnavailable: 2 });
+  assert.deepEqual(pdb(gateway({ image: 'gw:1', auth: JWT_AUTH, disruptionBudget: { maxUnavailable: 2 } })).spec, { selector: { matchLabels: selector }, maxUnavailable: 2 });
 });
 
 test('ServiceMonitor: only when asked for and only where its CRD exists', () => {
@@ -260,7 +260,7 @@ test('a minimal spec yields exactly ConfigMap, Service, Deployment and PDB', () 
 
 test('endpoint: wss through a TLS exposure, ws without TLS, in-cluster service URL otherwise', () => {
   assert.equal(endpoint(gateway(fullSpec())), 'wss://rt.example.com/');
-  assert.equal(endpoint(gateway({ image: 'gw:1', exposure: { host: 'rt.example.com' } })), 'ws://rt.example.com/');
+  assert.equal(endpoint(gateway({ image: 'gw:1', auth: JWT_AUTH, exposure: { host: 'rt.example.com' } })), 'ws://rt.example.com/');
   assert.equal(endpoint(gateway(minimal)), 'ws://chat.apps.svc:8081/');
 });
 

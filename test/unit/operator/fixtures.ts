@@ -1,7 +1,7 @@
 /** Shared by the operator's unit and integration tests: the CRD as a JS object and sample resources. */
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
-import type { RealtimeGateway, RealtimeGatewaySpec } from '../../../operator/src/api/types.ts';
+import type { AuthSpec, RealtimeGateway, RealtimeGatewaySpec } from '../../../operator/src/api/types.ts';
 
 export const CRD_PATH = new URL('../../../crds/realtimegateways.realtime.gateway.dev.yaml', import.meta.url);
 
@@ -33,6 +33,9 @@ export function loadCrd(): any {
 export function specSchema(): Schema {
   return loadCrd().spec.versions[0].schema.openAPIV3Schema.properties.spec as Schema;
 }
+
+/** The least auth the CRD accepts (it requires jwtSecretRef or jwksUrl): an HS256 secret in Secret `jwt`, key `secret`. */
+export const JWT_AUTH = { jwtSecretRef: { name: 'jwt', key: 'secret' } } as const satisfies AuthSpec;
 
 /** A spec that sets every field, valid for the schema and its CEL rules. */
 export function fullSpec(): RealtimeGatewaySpec {

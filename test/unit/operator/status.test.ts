@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeStatus, stableJson, statusChanged, type DeploymentView } from '../../../operator/src/status.ts';
-import { gateway } from './fixtures.ts';
+import { JWT_AUTH, gateway } from './fixtures.ts';
 
-const rg = gateway({ image: 'gw:1', replicas: 3 });
+const rg = gateway({ image: 'gw:1', replicas: 3, auth: JWT_AUTH });
 const dep = (status: DeploymentView['status'], generation = 2): DeploymentView => ({ metadata: { generation }, spec: { replicas: 3 }, status });
 const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions?.find((c) => c.type === type);
 
