@@ -63,7 +63,6 @@ async function run(cfg: OperatorConfig): Promise<void> {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {
-      for (const [resource, n] of Object.entries(controller.relists())) metrics.informerRelists.set({ resource }, n);
       metrics.registry.metrics().then((body) => {
         res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
         res.end(body);

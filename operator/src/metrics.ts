@@ -8,7 +8,7 @@ export interface OperatorMetrics {
   reconcileDuration: Histogram;
   queueDepth: Gauge;
   leader: Gauge;
-  informerRelists: Gauge<'resource'>;
+  informerRelists: Counter<'resource'>;
 }
 
 export function createMetrics(): OperatorMetrics {
@@ -28,6 +28,6 @@ export function createMetrics(): OperatorMetrics {
     }),
     queueDepth: new Gauge({ name: 'rtgw_operator_queue_depth', help: 'Keys waiting in the work queue.', registers: [registry] }),
     leader: new Gauge({ name: 'rtgw_operator_leader', help: '1 while this process holds the leader Lease.', registers: [registry] }),
-    informerRelists: new Gauge({ name: 'rtgw_operator_informer_relists', help: 'Full relists per watched resource since start.', labelNames: ['resource'], registers: [registry] }),
+    informerRelists: new Counter({ name: 'rtgw_operator_informer_relists_total', help: 'Full relists per watched resource (on start, 410 Gone, a watch error or a silent watch).', labelNames: ['resource'], registers: [registry] }),
   };
 }

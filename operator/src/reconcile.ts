@@ -67,10 +67,15 @@ export class Controller {
     this.o = o;
     this.queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 5 * 60_000 });
     const onError = (resource: string) => (err: unknown) => o.log.warn({ resource, err: String(err) }, 'watch interrupted; relisting');
+    const onRelist = (resource: string) => {
+      // Inc by 0 so every watched resource has its series from the start (rate() needs the 0).
+      o.metrics.informerRelists.inc({ resource }, 0);
+      return () => o.metrics.informerRelists.inc({ resource });
+    };
     const common = { watchSeconds: o.watchSeconds, watchdogMarginMs: 30_000 };
-    this.gateways = new Informer<RealtimeGateway>(o.client, { ...common, path: resourcePath(API_VERSION, PLURAL, o.namespace), onError: onError(PLURAL) });
+    this.gateways = new Informer<RealtimeGateway>(o.client, { ...common, path: resourcePath(API_VERSION, PLURAL, o.namespace), onError: onError(PLURAL), onRelist: onRelist(PLURAL) });
     this.gateways.on((_ev, rg) => this.enqueue(keyOf(rg)));
-    this.secrets = new Informer<Secret>(o.client, { ...common, path: resourcePath('v1', 'secrets', o.namespace), onError: onError('secrets') });
+    this.secrets = new Informer<Secret>(o.client, { ...common, path: resourcePath('v1', 'secrets', o.namespace), onError: onError('secrets'), onRelist: onRelist('secrets') });
     this.secrets.on((_ev, s, old) => {
       // Only a change of content matters (a label edit must not roll the fleet, and the hash
       // would not change anyway); the reconcile recomputes the hash from the cache.
@@ -81,7 +86,7 @@ export class Controller {
     });
     for (const k of CHILD_KINDS) {
       if (!kindAvailable(k, o.capabilities)) continue;
-      const inf = new Informer<Child>(o.client, { ...common, path: resourcePath(k.apiVersion, k.plural, o.namespace), labelSelector: MANAGED_SELECTOR, onError: onError(k.plural) });
+      const inf = new Informer<Child>(o.client, { ...common, path: resourcePath(k.apiVersion, k.plural, o.namespace), labelSelector: MANAGED_SELECTOR, onError: onError(k.plural), onRelist: onRelist(k.kind) });
       inf.on((_ev, child) => {
         const owner = child.metadata.ownerReferences?.find((r) => r.controller === true && r.kind === KIND);
         if (owner !== undefined && child.metadata.namespace !== undefined) this.enqueue(`${child.metadata.namespace}/${owner.name}`);
@@ -112,12 +117,6 @@ export class Controller {
 
   healthy(): boolean {
     return this.informers().every((i) => i.healthy());
-  }
-
-  relists(): Record<string, number> {
-    const out: Record<string, number> = { [PLURAL]: this.gateways.relists, secrets: this.secrets.relists };
-    for (const [kind, inf] of this.children) out[kind] = inf.relists;
-    return out;
   }
 
   private scheduleResync(): void {

@@ -30,6 +30,8 @@ export interface InformerOptions {
   /** Delay after an error before relisting (grows up to 30 s). */
   backoffMs?: number;
   onError?: (err: unknown) => void;
+  /** Called after each full relist (the operator counts them in rtgw_operator_informer_relists_total). */
+  onRelist?: () => void;
   random?: () => number;
 }
 
@@ -46,7 +48,7 @@ export class Informer<T extends Meta> {
   private readonly store = new Map<string, T>();
   private readonly handlers: ((ev: InformerEvent, obj: T, old: T | undefined) => void)[] = [];
   private readonly client: KubeClientLike;
-  private readonly opts: Required<Omit<InformerOptions, 'labelSelector' | 'onError'>> & Pick<InformerOptions, 'labelSelector' | 'onError'>;
+  private readonly opts: Required<Omit<InformerOptions, 'labelSelector' | 'onError' | 'onRelist'>> & Pick<InformerOptions, 'labelSelector' | 'onError' | 'onRelist'>;
   private readonly stop = new AbortController();
   private synced = false;
   private lastActivity = Date.now();
@@ -113,6 +115,7 @@ export class Informer<T extends Meta> {
       signal: this.stop.signal,
     });
     this.relists++;
+    this.opts.onRelist?.();
     const seen = new Set<string>();
     for (const item of list.items) {
       const key = keyOf(item);

@@ -48,6 +48,9 @@ test('two operators: exactly one leads and reconciles', async () => {
   const leaderMetrics = await operators.find((o) => o.identity === holder)!.metrics();
   const standbyMetrics = await operators.find((o) => o.identity !== holder)!.metrics();
   assert.match(leaderMetrics, /^rtgw_operator_leader 1$/m);
+  // Each informer listed once on start: a counter, one series per watched resource.
+  assert.match(leaderMetrics, /^rtgw_operator_informer_relists_total\{resource="realtimegateways"\} [1-9]/m);
+  assert.match(leaderMetrics, /^# TYPE rtgw_operator_informer_relists_total counter$/m);
   assert.match(standbyMetrics, /^rtgw_operator_leader 0$/m);
   assert.doesNotMatch(standbyMetrics, /rtgw_operator_reconciles_total\{/, 'the standby reconciled nothing');
 });

@@ -51,7 +51,8 @@ test('410 Gone relists, and the relist is diffed: only real changes reach handle
     [[obj('a', '1'), obj('b', '1')], [obj('a', '1'), obj('c', '7')]],
     [async () => { throw new KubeApiError('Gone', 410, 'too old'); }],
   );
-  const inf = new Informer<Obj>(client, { path: '/x', backoffMs: 1, random: () => 0 });
+  let relisted = 0;
+  const inf = new Informer<Obj>(client, { path: '/x', backoffMs: 1, random: () => 0, onRelist: () => relisted++ });
   const seen: string[] = [];
   await inf.start();
   inf.on((ev, o) => seen.push(`${ev}:${o.metadata.name}`));
@@ -59,6 +60,7 @@ test('410 Gone relists, and the relist is diffed: only real changes reach handle
   assert.deepEqual(calls.slice(0, 3), ['list', 'watch@101', 'list']);
   assert.deepEqual(seen.sort(), ['add:c', 'delete:b']);
   assert.equal(inf.relists, 2);
+  assert.equal(relisted, 2, 'onRelist (rtgw_operator_informer_relists_total) hears each relist');
   await inf.close();
 });
 
