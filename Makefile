@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # Caches live outside the checkout so a fresh clone (CI) reuses them.
 export RTGW_CACHE ?= $(HOME)/.cache/realtime-gateway
 
-.PHONY: help run test images deps npm-deps system-deps kube-binaries helm-kubectl typecheck test-unit test-integration test-e2e gateway operator
+.PHONY: help run test bench images deps npm-deps system-deps kube-binaries helm-kubectl typecheck test-unit test-integration test-e2e gateway operator
 
 help:
 	@echo "make run    one gateway on embedded defaults (http://localhost:8081), prints a dev token"
 	@echo "make test   installs what the tests need, then runs every tier (typecheck, unit, integration, e2e)"
+	@echo "make bench  runs the benchmarks against plain ws, socket.io and Centrifuge (results in test/bench/results/)"
 	@echo "make images builds realtime-gateway/gateway:<version> and realtime-gateway/operator:<version> with buildah"
 
 node_modules/.package-lock.json: package.json package-lock.json gateway/package.json operator/package.json
@@ -32,6 +33,9 @@ deps: npm-deps system-deps kube-binaries helm-kubectl
 
 images: npm-deps
 	bash scripts/build-images.sh
+
+bench: npm-deps system-deps
+	node test/bench/run.ts
 
 run: npm-deps
 	npm run -s dev
@@ -59,3 +63,5 @@ test: deps
 	npm run -s test:unit
 	npm run -s test:integration
 	npm run -s test:e2e
+	# The benchmark harness, briefly, so it cannot rot: it checks that figures are sane, never that they are fast.
+	node test/bench/run.ts --smoke
