@@ -11,6 +11,17 @@ export interface UserStatus {
   readonly last_seen: string | null;
 }
 
+/** The status answer both stores give: online with `connections` > 0; last seen now when online. */
+export function userStatus(tenantId: string, userId: string, connections: number, lastSeenMs: number | undefined): UserStatus {
+  return {
+    user_id: userId,
+    tenant_id: tenantId,
+    online: connections > 0,
+    connections,
+    last_seen: lastSeenMs === undefined ? null : new Date(lastSeenMs).toISOString(),
+  };
+}
+
 export interface ConnectedUser {
   readonly user_id: string;
   readonly tenant_id: string;
@@ -53,14 +64,7 @@ export class MemoryPresence implements PresenceStore {
   async status(tenantId: string, userId: string): Promise<UserStatus> {
     const key = `${tenantId}/${userId}`;
     const connections = this.online.get(key)?.size ?? 0;
-    const seen = connections > 0 ? this.now() : this.lastSeen.get(key);
-    return {
-      user_id: userId,
-      tenant_id: tenantId,
-      online: connections > 0,
-      connections,
-      last_seen: seen === undefined ? null : new Date(seen).toISOString(),
-    };
+    return userStatus(tenantId, userId, connections, connections > 0 ? this.now() : this.lastSeen.get(key));
   }
 
   async connectedUsers(tenantId: string | undefined): Promise<readonly ConnectedUser[]> {

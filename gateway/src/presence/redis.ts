@@ -14,7 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import type { ConnectedUser, PresenceStore, UserStatus } from './presence.ts';
+import { userStatus, type ConnectedUser, type PresenceStore, type UserStatus } from './presence.ts';
 
 const SEEN_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -166,14 +166,7 @@ export class RedisPresence implements PresenceStore {
   async status(tenantId: string, userId: string): Promise<UserStatus> {
     const userKey = `${tenantId}/${userId}`;
     const [[connections = 0], seen] = await Promise.all([this.liveCounts([userKey]), this.redis.get(this.key('seen', userKey))]);
-    const lastSeen = connections > 0 ? this.now() : seen === null ? undefined : Number(seen);
-    return {
-      user_id: userId,
-      tenant_id: tenantId,
-      online: connections > 0,
-      connections,
-      last_seen: lastSeen === undefined ? null : new Date(lastSeen).toISOString(),
-    };
+    return userStatus(tenantId, userId, connections, connections > 0 ? this.now() : seen === null ? undefined : Number(seen));
   }
 
   async connectedUsers(tenantId: string | undefined): Promise<readonly ConnectedUser[]> {
