@@ -187,12 +187,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       }
       const sent: string[] = [];
       const failed: string[] = [];
-      for (const userId of userIds) {
-        const room = roomName('user', userId);
-        const online = (await deps.fanout.members(tenantId, room)) > 0;
-        if (online) await deps.fanout.publish(tenantId, room, event, payload, 'http');
-        (online ? sent : failed).push(userId);
-      }
+      // The member counts in parallel (each a round trip to the fleet), then one publish to every online user's room.
+      const counts = await Promise.all(userIds.map((userId) => deps.fanout.members(tenantId, roomName('user', userId))));
+      userIds.forEach((userId, i) => (counts[i]! > 0 ? sent : failed).push(userId));
+      if (sent.length > 0) await deps.fanout.publish(tenantId, sent.map((userId) => roomName('user', userId)), event, payload, 'http');
       const status = failed.length === 0 ? 'sent' : sent.length === 0 ? 'error' : 'partial';
       deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, recipients: userIds.length, sent: sent.length }, 'messages');
       return send(res, 200, { status, recipients: { total: userIds.length, sent, failed }, sent, failed, timestamp: now() });

@@ -86,7 +86,6 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
   const { config, metrics, logger, transports } = deps;
   const clock = deps.clock ?? Date.now;
   const policy = { broadcastRoles: config.broadcastRoles };
-  const releases = new WeakMap<Socket, () => void>();
   const expiries = new ExpiryWatch<GatewaySocket>(TOKEN_EXPIRY_WARNING_SECONDS);
   const sweep = setInterval(() => {
     const { warn, expire } = expiries.due(clock());
@@ -137,7 +136,6 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
         next(new ConnectionRefused(CloseCode.tenantMismatch, 'Session Belongs To Another Identity'));
         return;
       }
-      releases.set(socket, admission.release);
       // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
       socket.once('disconnect', admission.release);
       socket.conn.once('close', admission.release);
@@ -360,7 +358,6 @@ export function registerSessions(io: Server, deps: SessionDeps): void {
 
     socket.on('disconnect', (reason) => {
       expiries.delete(socket);
-      releases.get(socket)?.();
       metrics.disconnects.inc({ transport, reason: disconnectReasonLabel(reason) });
       void deps.presence.disconnected(tenantId, userId, socket.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
     });
