@@ -20,8 +20,9 @@ import type { PresenceStore } from './presence/presence.ts';
 import { CloseCode, ErrorCode } from './protocol/codes.ts';
 import { now } from './protocol/server-messages.ts';
 import { roomTypeOf } from './rooms/names.ts';
-import { closeConnection, registerSessions } from './session/session.ts';
-import { createTransports } from './transports/socketio.ts';
+import { closeConnection, createSessions } from './session/session.ts';
+import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
+import { serveRawWebSockets } from './transports/ws-json.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -71,17 +72,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     rooms,
   });
   const metrics = createMetrics(snapshot, { redis: deps.fleet !== undefined, nats: deps.nats });
-  const layer = createTransports(http, config, {
+  const accepting = () => !draining;
+  const io = createSocketIoServer(http, config, {
     logger,
     metrics,
+    accepting,
     ...(deps.fleet ? { serverOptions: { adapter: deps.fleet.adapter as never } } : {}),
   });
-  const nsp = layer.io.of('/');
-  nsp.on('connection', (socket) => {
-    const transport = layer.transports.transportOf(socket);
-    add(connectionsByTransport, transport, 1);
-    socket.once('disconnect', () => add(connectionsByTransport, transport, -1));
-  });
+  const nsp = io.of('/');
   // socket.io's own per-socket rooms have no type and are not counted.
   nsp.adapter.on('create-room', (room: string) => {
     if (roomTypeOf(room)) rooms += 1;
@@ -97,11 +95,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const type = roomTypeOf(room);
     if (type) add(connectionsByRoomType, type, -1);
   });
-  countDeliveries(layer.io.of('/').adapter, metrics);
-  deps.fleet?.keepSessions(layer.io);
-  const fanout = createFanout(layer.io, metrics, { clustered: deps.fleet !== undefined });
+  countDeliveries(nsp.adapter, metrics);
+  deps.fleet?.keepSessions(io);
+  const fanout = createFanout(io, metrics, { clustered: deps.fleet !== undefined });
 
-  registerSessions(layer.io, {
+  const sessions = createSessions(io, {
     config,
     verifier: deps.verifier,
     metrics,
@@ -112,8 +110,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxPerUser: config.limits.maxConnectionsPerUser,
       maxPerTenant: config.limits.maxConnectionsPerTenant,
     }),
-    transports: layer.transports,
+    connectionCounts: connectionsByTransport,
     ...(deps.fleet ? { recoveryOffset: deps.fleet.latestOffset } : {}),
+  });
+  serveSocketIo(io, sessions, config);
+  serveRawWebSockets(http, io, sessions, config, {
+    logger,
+    metrics,
+    accepting,
+    ...(deps.fleet ? { resumed: deps.fleet.resumed } : {}),
   });
 
   const readiness = async (): Promise<Readiness> => {
@@ -154,7 +159,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
 
   return {
-    io: layer.io,
+    io,
     http,
     metrics,
     fanout,
@@ -169,8 +174,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     async drain() {
       if (draining) return;
       draining = true;
-      layer.stopAccepting();
-      const sockets = [...layer.io.of('/').sockets.values()];
+      const sockets = [...nsp.sockets.values()];
       // Spread the goodbyes over half the drain budget so clients do not reconnect in one wave.
       const spreadMs = Math.min(config.drainSeconds * 500, 10_000);
       logger.info({ event: 'drain', connections: sockets.length, spread_ms: spreadMs }, 'draining');
@@ -180,11 +184,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
         if (!socket.connected) return;
         // 1012: on socket.io a transport close, so the stock client reconnects by itself (randomised backoff)
         // and recovers its session elsewhere; raw /ws clients get the advised delay in the notice.
-        closeConnection(layer.io, socket, CloseCode.serviceRestart, ErrorCode.serviceRestart, Math.floor(Math.random() * 1000));
+        closeConnection(io, socket.id, CloseCode.serviceRestart, ErrorCode.serviceRestart, Math.floor(Math.random() * 1000));
       }));
     },
     async close() {
-      layer.io.close();
+      io.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
     },

@@ -37,6 +37,8 @@ export interface RedisFleet {
   readonly adapter: (nsp: unknown) => unknown;
   /** The newest stream entry this replica has read: a recovery starting point for a fresh connection. */
   latestOffset(): string | undefined;
+  /** A restored raw /ws session is connected (see StreamOrder.resumed). */
+  resumed(sid: string): void;
   healthy(): boolean;
   /** Persists each live session while it lives (see above). Call once the Server exists. */
   keepSessions(io: Server): void;
@@ -103,10 +105,12 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
     redis,
     adapter,
     latestOffset: () => order?.latestDelivered(),
+    resumed: (sid: string) => order?.resumed(sid),
     healthy: () => ready && clients.every((client) => client.status === 'ready'),
     keepSessions(io: Server) {
       if (options.recoveryWindowMs <= 0) return;
       const nsp = io.of('/');
+      // Raw /ws sessions sit in nsp.sockets too, with the same id, pid, rooms, data and connected.
       const persist = (socket: Socket) => {
         const pid = (socket as unknown as { pid?: string }).pid;
         if (!pid || !socket.connected) return;

@@ -71,6 +71,11 @@ function fields(list: string[]): RawMessage {
 export interface StreamOrder {
   /** The newest entry delivered here: every later entry reaches a socket connected from now on. */
   latestDelivered(): string | undefined;
+  /**
+   * A restored session is connected (or was refused): stop holding deliveries for it. socket.io sockets are
+   * seen connecting; raw /ws sessions are not socket.io sockets and say so through this.
+   */
+  resumed(sid: string): void;
 }
 
 export function orderThroughStream(
@@ -122,13 +127,14 @@ export function orderThroughStream(
   // Learn where the stream stands, so that the first restore has a point to read up to.
   void adapter.publishAndReturnOffset({ type: PING }).catch(() => {});
 
-  adapter.nsp.on('connection', (socket) => {
-    const done = pendingConnects.get(socket.id);
+  const resumed = (sid: string) => {
+    const done = pendingConnects.get(sid);
     if (!done) return;
-    pendingConnects.delete(socket.id);
-    // After the connection handlers (the welcome comes first), the held entries reach this socket too.
-    process.nextTick(done);
-  });
+    pendingConnects.delete(sid);
+    done();
+  };
+  // After the connection handlers (the welcome comes first), the held entries reach this socket too.
+  adapter.nsp.on('connection', (socket) => process.nextTick(resumed, socket.id));
 
   adapter.restoreSession = async (pid, offset) => {
     if (!/^[0-9]+-[0-9]+$/.test(offset)) throw new Error('invalid offset');
@@ -169,5 +175,5 @@ export function orderThroughStream(
     }
   };
 
-  return { latestDelivered: () => latest };
+  return { latestDelivered: () => latest, resumed };
 }

@@ -1,20 +1,19 @@
 /**
- * The socket.io server (default path /socket.io/, websocket and polling) and the raw /ws upgrade, on one HTTP
- * server. Origins are checked here for both transports; everything after the handshake is transport-blind.
+ * The socket.io transport (default path /socket.io/, websocket and polling): the Server, its origin check, and
+ * the glue from socket.io sockets to the session (session/session.ts). Origins of raw /ws upgrades are checked
+ * the same way in ws-json.ts.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { Server, type Socket, type ServerOptions } from 'socket.io';
-import { WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { CLOSE_REASONS, CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
-import type { Transports } from '../session/session.ts';
-import { RawJsonConnection, isRawJsonSocket } from './ws-json.ts';
+import { CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
+import { closeCodeOf, type Ack, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
+import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 
-/** Frames above this close the raw connection (1009); frames between maxMessageBytes and this get an error reply. */
-const HARD_FRAME_LIMIT_BYTES = 1_048_576;
+/** Frames above this close the connection (1009 on /ws); frames between maxMessageBytes and this get an error reply. */
+export const HARD_FRAME_LIMIT_BYTES = 1_048_576;
 
 export function originAllowed(allowed: GatewayConfig['allowedOrigins'], origin: string | undefined): boolean {
   // Browsers always send Origin on WebSocket and cross-origin requests; other clients (wscat, services,
@@ -29,22 +28,19 @@ export function forwardedIp(headers: IncomingMessage['headers']): string | undef
   return first || undefined;
 }
 
-export interface TransportLayer {
-  readonly io: Server;
-  readonly transports: Transports;
-  /** Stops accepting raw /ws upgrades (draining). socket.io's own are stopped by closing its engine. */
-  stopAccepting(): void;
+/** The client's address for limits and the audit log (X-Forwarded-For only when trusted). */
+export function requestIp(config: GatewayConfig, headers: IncomingMessage['headers'], remoteAddress: string | undefined): string {
+  return (config.trustProxy ? forwardedIp(headers) : undefined) ?? remoteAddress ?? '';
 }
 
-export function createTransports(
+export type GatewaySocket = Socket<Record<string, never>, Record<string, (...args: any[]) => void>, Record<string, never>, SessionData>;
+
+export function createSocketIoServer(
   httpServer: HttpServer,
   config: GatewayConfig,
-  deps: { logger: Logger; metrics: GatewayMetrics; serverOptions?: Partial<ServerOptions> },
-): TransportLayer {
-  let accepting = true;
-  /** The client's address for the audit log, before there is a socket (X-Forwarded-For only when trusted). */
-  const requestIp = (request: IncomingMessage) => (config.trustProxy ? forwardedIp(request.headers) : undefined) ?? request.socket.remoteAddress ?? '';
-  const io = new Server(httpServer, {
+  deps: { logger: Logger; metrics: GatewayMetrics; accepting: () => boolean; serverOptions?: Partial<ServerOptions> },
+): Server {
+  return new Server(httpServer, {
     path: '/socket.io/',
     transports: ['polling', 'websocket'],
     pingInterval: config.pingIntervalMs,
@@ -55,82 +51,125 @@ export function createTransports(
       credentials: true,
     },
     allowRequest: (request, callback) => {
-      if (!accepting) return callback('draining', false);
+      if (!deps.accepting()) return callback('draining', false);
       const allowed = originAllowed(config.allowedOrigins, request.headers.origin);
       if (!allowed) {
         deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
-        deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip: requestIp(request), transport: 'socketio' }, 'origin not allowed');
+        deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip: requestIp(config, request.headers, request.socket.remoteAddress), transport: 'socketio' }, 'origin not allowed');
       }
       callback(allowed ? null : 'origin not allowed', allowed);
     },
-    // Raw /ws upgrades are handled below; leave other paths' upgrades to their handlers.
+    // Raw /ws upgrades are handled in ws-json.ts; leave other paths' upgrades to their handlers.
     destroyUpgrade: false,
     ...(config.recoveryWindowSeconds > 0
       ? { connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowSeconds * 1000, skipMiddlewares: false } }
       : {}),
     ...deps.serverOptions,
   });
+}
 
-  // skipUTF8Validation: ws-json.ts checks text frames itself and answers invalid UTF-8 with an error reply, where
-  // ws would close the connection (1007).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true });
-  // One heartbeat timer for every raw connection rather than one each: timers are memory at 100k connections.
-  const rawConnections = new Set<RawJsonConnection>();
-  const heartbeat = setInterval(() => {
-    for (const conn of rawConnections) conn.heartbeat();
-  }, config.pingIntervalMs + config.pingTimeoutMs);
-  heartbeat.unref();
-  httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = (request.url ?? '').split('?')[0];
-    if (path?.startsWith('/socket.io')) return; // engine.io's own listener
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+class ConnectionRefused extends Error {
+  readonly data: { code: CloseCodeValue; reason: string };
+  constructor(code: CloseCodeValue, reason: string) {
+    super(reason);
+    this.data = { code, reason };
+  }
+}
+
+/** A socket.io socket as the session sees it. */
+class SocketIoConnection implements ClientConnection {
+  readonly transport = 'socketio' as const;
+  readonly rateLimiter: MessageRateLimiter;
+  private readonly io: Server;
+  private readonly socket: GatewaySocket;
+
+  constructor(io: Server, socket: GatewaySocket, rateLimiter: MessageRateLimiter) {
+    this.io = io;
+    this.socket = socket;
+    this.rateLimiter = rateLimiter;
+  }
+
+  get id() { return this.socket.id; }
+  get data() { return this.socket.data; }
+  get rooms() { return this.socket.rooms; }
+  get recovered() { return this.socket.recovered; }
+  /** socket.io's private session id (set when connection-state recovery is on). */
+  get sessionId() { return (this.socket as unknown as { pid?: string }).pid; }
+
+  join(rooms: readonly string[]): void {
+    void this.socket.join([...rooms]);
+  }
+
+  leave(room: string): void {
+    void this.socket.leave(room);
+  }
+
+  send(event: string, payload: unknown, offset?: string): void {
+    // Through the adapter (local only) so the client's recovery offset moves; without an offset, directly.
+    if (offset !== undefined) this.io.local.to(this.socket.id).emit(event, payload, offset);
+    else this.socket.emit(event, payload);
+  }
+}
+
+/** Authenticates socket.io handshakes and serves each socket's session. */
+export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig): void {
+  io.use(async (socket: GatewaySocket, next) => {
+    const request = {
+      headers: socket.handshake.headers,
+      url: socket.handshake.url,
+      handshakeAuth: socket.handshake.auth,
+      ip: requestIp(config, socket.request.headers, socket.handshake.address),
+      transport: 'socketio' as const,
     };
-    if (path !== '/ws' && path !== '/ws/') return refuse(404, 'Not Found');
-    if (!accepting) return refuse(503, 'Service Unavailable');
-    if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
-      deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
-      deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip: requestIp(request), transport: 'ws' }, 'origin not allowed');
-      return refuse(403, 'Forbidden');
+    const admission = await sessions.admit(request);
+    if (!admission.ok) return next(new ConnectionRefused(admission.closeCode, admission.reason));
+    // A recovered session carries its previous identity: only the same user of the same tenant may take it.
+    const refusal = socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
+    if (refusal && !refusal.ok) {
+      admission.release();
+      return next(new ConnectionRefused(refusal.closeCode, refusal.reason));
     }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      const conn = new RawJsonConnection(ws, request, {
-        maxMessageBytes: config.limits.maxMessageBytes,
-        pingIntervalMs: config.pingIntervalMs,
-        pingTimeoutMs: config.pingTimeoutMs,
-        onErrorReply: (code) => deps.metrics.errorReplies.inc({ code }),
-      });
-      rawConnections.add(conn);
-      conn.once('close', () => rawConnections.delete(conn));
-      const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams;
-      const sessionId = query.get('session_id');
-      const lastEventId = query.get('last_event_id');
-      conn.attach(io, sessionId && lastEventId ? { sessionId, lastEventId } : undefined);
-    });
+    // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
+    socket.once('disconnect', admission.release);
+    socket.conn.once('close', admission.release);
+    forgetToken(socket);
+    socket.data.identity = admission.identity;
+    socket.data.ip = request.ip;
+    socket.data.connectedAt ??= Date.now();
+    next();
   });
 
-  const transports: Transports = {
-    transportOf: (socket: Socket) => (isRawJsonSocket(socket) ? 'ws' : 'socketio'),
-    closeNow(socket: Socket, closeCode: CloseCodeValue) {
-      if (isRawJsonSocket(socket)) {
-        (socket.conn as unknown as RawJsonConnection).closeWith(closeCode, CLOSE_REASONS[closeCode]);
-      } else if (closeCode === CloseCode.serviceRestart) {
-        socket.conn.close();
-      } else {
-        socket.disconnect(true);
+  io.on('connection', (socket: GatewaySocket) => {
+    const conn = new SocketIoConnection(io, socket, sessions.rateLimiter());
+    socket.onAnyOutgoing((event: string, payload: unknown) => {
+      const closeCode = closeCodeOf(event, payload);
+      // The notice is written right after this listener returns; close once it is on the wire. On 1012
+      // (draining) a transport close, so the stock client reconnects by itself and recovers its session.
+      if (closeCode !== undefined) {
+        process.nextTick(() => (closeCode === CloseCode.serviceRestart ? socket.conn.close() : socket.disconnect(true)));
       }
-    },
-    clientIp(socket: Socket) {
-      const forwarded = config.trustProxy ? forwardedIp(socket.request.headers) : undefined;
-      return forwarded ?? socket.handshake.address ?? '';
-    },
-  };
+    });
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      const ack = typeof args.at(-1) === 'function' ? (args.pop() as Ack) : undefined;
+      sessions.message(conn, event, args[0], ack);
+    });
+    socket.on('disconnecting', () => sessions.closing(conn));
+    socket.on('disconnect', (reason) => sessions.closed(conn, reason));
+    // socket.io-client sends pid and offset when it reconnects.
+    const auth = socket.handshake.auth as { pid?: unknown } | undefined;
+    sessions.opened(conn, typeof auth?.pid === 'string');
+  });
+}
 
-  return {
-    io,
-    transports,
-    stopAccepting() {
-      accepting = false;
-    },
-  };
+/** The token has done its job: it is not kept in memory for the connection's lifetime, wherever it came from. */
+function forgetToken(socket: Socket): void {
+  const { handshake } = socket;
+  delete handshake.headers.authorization;
+  if (typeof handshake.auth === 'object' && handshake.auth !== null) delete (handshake.auth as Record<string, unknown>)['token'];
+  if ('token' in handshake.query) {
+    delete handshake.query['token'];
+    const url = new URL(handshake.url, 'http://gateway.invalid');
+    url.searchParams.delete('token');
+    handshake.url = `${url.pathname}${url.search}`;
+  }
 }

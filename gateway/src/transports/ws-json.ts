@@ -1,55 +1,102 @@
 /**
  * The plain JSON WebSocket transport (/ws, seed 000's protocol).
  *
- * A raw connection is presented to socket.io as if it were an Engine.IO connection: socket.io's Client only
- * needs `write`, `close`, `request`, `readyState`, `protocol` and the `data`/`close` events of its conn. Each
- * raw client thus becomes an ordinary socket.io socket: the same middleware authenticates it, the same handlers
- * serve it, it joins the same adapter rooms, and a broadcast is encoded and shipped across the fleet once,
- * whoever listens. This file is the only place that translates between the two framings.
+ * A raw connection is a `RawSession`: a `ws` WebSocket plus the session's few fields, nothing else. It is
+ * registered with socket.io's adapter the way a socket is (in `nsp.sockets`, its rooms in the adapter's
+ * `rooms`/`sids`), so broadcasts, fleet-wide fan-out through the Redis Streams adapter, recovery offsets and
+ * member counts treat both transports alike; but it carries none of a socket.io Socket's, Client's and
+ * Engine.IO connection's state, which is what makes an idle /ws connection cheap (docs/reference/protocol.md).
  *
- *   client JSON {"type":"subscribe",...}  ->  socket.io EVENT ["subscribe", {...}] with an ack id
+ * The adapter delivers a broadcast by calling `socket.client.writeToEngine(encodedPackets)` on each member.
+ * Every member gets the same encoded string, so it is translated to a JSON frame and framed as a WebSocket
+ * message once per broadcast, and the same bytes are written to every member's TCP socket.
+ *
  *   socket.io EVENT ["event", {...}, offset?] ->  the payload object, with `id` = the recovery offset
- *   socket.io ACK [reply]                  ->  the reply object (nothing for an empty ack)
- *   socket.io CONNECT_ERROR {data:{code}}  ->  close frame with that code (4001, 4003, 4029)
+ *   an `error` notice with `close_code`      ->  that notice, then a close frame with the code
+ *   a refused handshake                      ->  close frame with its code (4001, 4003, 4029)
  */
+import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { Server, Socket } from 'socket.io';
-import type { WebSocket } from 'ws';
-import { CLOSE_REASONS, CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Server } from 'socket.io';
+import * as wsModule from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { GatewayConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { MessageRateLimiter } from '../limits/rate-limit.ts';
+import type { GatewayMetrics } from '../metrics/metrics.ts';
+import { CLOSE_REASONS, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
 import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protocol/client-messages.ts';
 import { errorReply } from '../protocol/server-messages.ts';
+import { closeCodeOf, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
+import { HARD_FRAME_LIMIT_BYTES, originAllowed, requestIp } from './socketio.ts';
 
-export interface RawConnectionOptions {
-  /** Frames over this many bytes get an error reply and are dropped; the connection stays. */
-  readonly maxMessageBytes: number;
-  readonly pingIntervalMs: number;
-  readonly pingTimeoutMs: number;
-  readonly onErrorReply?: (code: ErrorCodeValue) => void;
+/** A session kept for recovery (socket.io's adapter format, shared by both transports). */
+interface StoredSession {
+  sid: string;
+  pid: string;
+  rooms: string[];
+  data: SessionData;
+  missedPackets?: unknown[][];
 }
 
-const OPEN = 1; // WebSocket.OPEN
-const MAX_PENDING_FRAMES = 32;
+/** The parts of socket.io's adapter (in-memory or Redis Streams) a raw session uses. */
+interface RoomAdapter {
+  readonly sids: Map<string, Set<string>>;
+  addAll(id: string, rooms: Set<string>): void;
+  del(id: string, room: string): void;
+  delAll(id: string): void;
+  persistSession(session: StoredSession): void;
+  restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
+}
+
+interface RawContext {
+  readonly adapter: RoomAdapter;
+  readonly sockets: Map<string, unknown>;
+  readonly sessions: Sessions;
+  readonly metrics: GatewayMetrics;
+  readonly maxMessageBytes: number;
+  readonly recovery: boolean;
+  readonly live: Set<RawSession>;
+}
+
+/** ws's frame builder (public on the module, untyped in @types/ws); engine.io pre-frames broadcasts with it too. */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
+const EMPTY_ROOMS: ReadonlySet<string> = new Set();
+const SESSION = Symbol('rawSession');
+
+/** The JSON frame for a message: its payload object (or `{type, data}`), with `id` = its recovery offset. */
+export function jsonFrame(event: string, payload: unknown, offset: unknown): string {
+  const frame: Record<string, unknown> = typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+    ? { ...(payload as Record<string, unknown>) }
+    : { type: event, data: payload };
+  if (typeof offset === 'string') frame['id'] = offset;
+  return JSON.stringify(frame);
+}
+
+interface Translated {
+  /** The whole WebSocket text frame, header included, written as-is to every member. */
+  readonly frame: Buffer;
+  readonly closeCode: CloseCodeValue | undefined;
+}
 
 /** One-entry cache: a broadcast hands the same encoded string to every member, so it is translated once. */
 let lastEncoded: string | undefined;
-let lastTranslated: string | undefined;
+let lastTranslated: Translated | undefined;
 
-function translateEvent(encoded: string): string | undefined {
+/** socket.io's encoding of an EVENT on the main namespace ("2" + JSON array) as a framed JSON message. */
+export function translateEvent(encoded: string): Translated | undefined {
   if (encoded === lastEncoded) return lastTranslated;
-  let translated: string | undefined;
+  let translated: Translated | undefined;
   try {
-    // "2" + JSON array; only the main namespace is used, so there is no "/nsp," prefix.
-    const data: unknown = JSON.parse(encoded.slice(1));
+    const data: unknown = encoded[0] === '2' ? JSON.parse(encoded.slice(1)) : undefined;
     if (Array.isArray(data) && typeof data[0] === 'string') {
-      const [name, payload, offset] = data as [string, unknown, unknown];
-      const frame: Record<string, unknown> = typeof payload === 'object' && payload !== null && !Array.isArray(payload)
-        ? { ...(payload as Record<string, unknown>) }
-        : { type: name, data: payload };
-      if (typeof offset === 'string') frame['id'] = offset;
-      translated = JSON.stringify(frame);
+      const [event, payload, offset] = data as [string, unknown, unknown];
+      const frame = Buffer.concat(Sender.frame(Buffer.from(jsonFrame(event, payload, offset)), {
+        fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false,
+      }));
+      translated = { frame, closeCode: closeCodeOf(event, payload) };
     }
   } catch {
     translated = undefined;
@@ -59,149 +106,137 @@ function translateEvent(encoded: string): string | undefined {
   return translated;
 }
 
-export class RawJsonConnection extends EventEmitter {
-  readonly id = randomUUID();
-  readonly protocol = 4;
-  /**
-   * What socket.io reads of the upgrade request (headers, url, TLS), and nothing else: keeping the whole
-   * IncomingMessage for the connection's lifetime costs about a kilobyte each.
-   */
-  readonly request: { readonly headers: IncomingMessage['headers']; readonly url: string; readonly method: string; readonly connection: { readonly encrypted: boolean } };
-  readonly remoteAddress: string;
-  readonly transport = { name: 'ws-json', writable: true };
-  readyState: 'open' | 'closed' = 'open';
+/** A base64url id like socket.io's (120 random bits). */
+function newId(): string {
+  return randomBytes(15).toString('base64url');
+}
 
+export class RawSession implements ClientConnection {
+  readonly id: string;
+  /** Recovery session id (socket.io's `pid`), when recovery is on. */
+  readonly pid: string | undefined;
+  readonly data: SessionData;
+  readonly recovered: boolean;
+  readonly rateLimiter: MessageRateLimiter;
   private readonly ws: WebSocket;
-  private readonly options: RawConnectionOptions;
-  private nextAckId = 0;
-  /** Frames that arrive while socket.io is still authenticating wait here (socket.io drops early events). */
-  private pending: Array<() => void> | undefined = [];
+  private readonly ctx: RawContext;
+  private readonly release: () => void;
+  private open = true;
   private alive = true;
 
-  constructor(ws: WebSocket, request: IncomingMessage, options: RawConnectionOptions) {
-    super();
+  constructor(ws: WebSocket, ctx: RawContext, init: { id: string; pid: string | undefined; data: SessionData; recovered: boolean; release: () => void }) {
     this.ws = ws;
-    this.request = {
-      headers: request.headers,
-      url: request.url ?? '/',
-      method: request.method ?? 'GET',
-      connection: { encrypted: Boolean((request.socket as { encrypted?: boolean }).encrypted) },
-    };
-    this.remoteAddress = request.socket.remoteAddress ?? '';
-    this.options = options;
-
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    ws.on('close', () => this.onTransportClose('transport close'));
-    ws.on('error', () => this.onTransportClose('transport error'));
+    this.ctx = ctx;
+    this.id = init.id;
+    this.pid = init.pid;
+    this.data = init.data;
+    this.recovered = init.recovered;
+    this.release = init.release;
+    this.rateLimiter = ctx.sessions.rateLimiter();
+    (ws as unknown as Record<symbol, RawSession>)[SESSION] = this;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('close', onClose);
+    ws.on('error', onError);
   }
 
-  /**
-   * Protocol-level keep-alive, like Engine.IO's heartbeat, driven by one timer for all raw connections
-   * (transports/socketio.ts): a peer that did not answer the previous ping is dropped.
-   */
+  get transport(): 'ws' {
+    return 'ws';
+  }
+
+  get sessionId(): string | undefined {
+    return this.pid;
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.ctx.adapter.sids.get(this.id) ?? EMPTY_ROOMS;
+  }
+
+  /** The adapter writes broadcasts through `socket.client`; a raw session is its own client. */
+  get client(): this {
+    return this;
+  }
+
+  join(rooms: readonly string[]): void {
+    if (this.open) this.ctx.adapter.addAll(this.id, new Set(rooms));
+  }
+
+  leave(room: string): void {
+    this.ctx.adapter.del(this.id, room);
+  }
+
+  send(event: string, payload: unknown, offset?: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(jsonFrame(event, payload, offset));
+  }
+
+  /** Called by the adapter for every broadcast that reaches this session, with socket.io's encoding of it. */
+  writeToEngine(encodedPackets: readonly (string | Buffer)[]): void {
+    const encoded = encodedPackets[0];
+    if (!this.open || typeof encoded !== 'string') return;
+    const translated = translateEvent(encoded);
+    if (!translated) return;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      // The same pre-framed bytes for every member (what socket.io does for its own websocket clients).
+      (this.ws as unknown as { _sender: { sendFrame(list: Buffer[]): void } })._sender.sendFrame([translated.frame]);
+    }
+    // The notice is on the wire; close after the broadcast's loop, not inside it.
+    const code = translated.closeCode;
+    if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
+  }
+
+  /** Protocol-level keep-alive on one timer for all raw sessions: a peer that missed the previous ping is dropped. */
   heartbeat(): void {
-    if (this.readyState !== 'open') return;
+    if (!this.open) return;
     if (!this.alive) {
       this.ws.terminate();
-      this.onTransportClose('ping timeout');
+      this.closed('ping timeout');
       return;
     }
     this.alive = false;
     this.ws.ping();
   }
 
-  /** Hands the connection to socket.io, asking to resume `sessionId` after `lastEventId` when given. */
-  attach(io: Server, resume: { sessionId: string; lastEventId: string } | undefined): void {
-    (io as unknown as { onconnection(conn: unknown): void }).onconnection(this);
-    const auth = resume ? { pid: resume.sessionId, offset: resume.lastEventId } : {};
-    this.emit('data', `0${JSON.stringify(auth)}`);
-  }
-
-  /** Called by socket.io's Client with one encoded packet. */
-  write(packet: string | Buffer): void {
-    if (this.readyState !== 'open' || typeof packet !== 'string') return;
-    switch (packet[0]) {
-      case '2': {
-        const frame = translateEvent(packet);
-        if (frame !== undefined) this.send(frame);
-        return;
-      }
-      case '3': {
-        const match = /^3\d+(\[.*)$/s.exec(packet);
-        if (!match) return;
-        const args: unknown = JSON.parse(match[1]!);
-        if (Array.isArray(args) && args[0] !== undefined && args[0] !== null) this.send(JSON.stringify(args[0]));
-        return;
-      }
-      case '4': {
-        // CONNECT_ERROR: the middleware refused the connection.
-        let code: CloseCodeValue = CloseCode.authenticationRequired;
-        let reason: string = CLOSE_REASONS[code];
-        try {
-          const body = JSON.parse(packet.slice(1)) as { data?: { code?: CloseCodeValue; reason?: string } };
-          if (body.data?.code) code = body.data.code;
-          if (body.data?.reason) reason = body.data.reason;
-        } catch {
-          // keep 4001
-        }
-        this.closeWith(code, reason);
-        return;
-      }
-      case '0': {
-        // CONNECT ack: socket.io registers the socket right after writing it, so hand over what the client
-        // sent meanwhile on the next tick.
-        process.nextTick(() => {
-          const pending = this.pending ?? [];
-          this.pending = undefined;
-          for (const deliver of pending) deliver();
-        });
-        return;
-      }
-      default:
-        // DISCONNECT ("1") has no JSON counterpart: the close frame follows.
-        return;
-    }
-  }
-
-  /** socket.io closes the conn (server-side disconnect). */
-  close(): void {
-    this.closeWith(1000, 'Normal Closure');
-  }
-
   closeWith(code: number, reason: string): void {
-    if (this.readyState !== 'open') return;
-    if (this.ws.readyState === OPEN) this.ws.close(code, reason);
-    this.onTransportClose('forced close');
+    if (!this.open) return;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    this.closed('forced close');
   }
 
-  private send(frame: string): void {
-    if (this.ws.readyState === OPEN) this.ws.send(frame);
+  /** socket.io's Server.close() calls this on every member of `nsp.sockets`. */
+  _onclose(reason: string): void {
+    if (!this.open) return;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1001, 'Going Away');
+    this.closed(reason);
   }
 
-  private reply(code: ErrorCodeValue, message: string, requestType?: string): void {
-    this.options.onErrorReply?.(code);
-    const frame = JSON.stringify(errorReply(code, message, requestType));
-    this.inOrder(() => this.send(frame));
+  /** Every way a session ends comes here once: presence, recovery, rooms, counts, limits. */
+  closed(reason: string): void {
+    if (!this.open) return;
+    const { ctx } = this;
+    ctx.sessions.closing(this);
+    // Every end is recoverable from the client's side: it resumes within the window or the session expires.
+    if (ctx.recovery && this.pid) ctx.adapter.persistSession({ sid: this.id, pid: this.pid, rooms: [...this.rooms], data: this.data });
+    this.open = false;
+    ctx.live.delete(this);
+    ctx.sockets.delete(this.id);
+    ctx.adapter.delAll(this.id);
+    ctx.sessions.closed(this, reason);
+    this.release();
   }
 
-  /** Runs now once connected; before that, after the welcome, in arrival order. */
-  private inOrder(action: () => void): void {
-    if (this.pending === undefined) action();
-    else if (this.pending.length < MAX_PENDING_FRAMES) this.pending.push(action);
-    else {
-      this.options.onErrorReply?.(ErrorCode.rateLimited);
-      this.send(JSON.stringify(errorReply(ErrorCode.rateLimited, 'too many messages before the connection was authenticated')));
-    }
+  onPong(): void {
+    this.alive = true;
   }
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
-    if (this.readyState !== 'open') return;
+  onFrame(data: Buffer, isBinary: boolean): void {
+    if (!this.open) return;
     if (isBinary) return this.reply(ErrorCode.invalidMessage, 'frames must be JSON text');
-    if (data.length > this.options.maxMessageBytes) {
-      return this.reply(ErrorCode.messageTooLarge, `the frame is ${data.length} bytes; the limit is ${this.options.maxMessageBytes}`);
+    if (data.length > this.ctx.maxMessageBytes) {
+      return this.reply(ErrorCode.messageTooLarge, `the frame is ${data.length} bytes; the limit is ${this.ctx.maxMessageBytes}`);
     }
     // The server skips ws's own UTF-8 check (it would close with 1007): invalid text gets an error reply instead.
     if (!isUtf8(data)) return this.reply(ErrorCode.invalidJson, 'the frame is not valid UTF-8');
@@ -214,28 +249,170 @@ export class RawJsonConnection extends EventEmitter {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
       return this.reply(ErrorCode.invalidMessage, 'a message must be a JSON object with a "type"');
     }
-    // Checked before the re-encoding below: JSON.stringify recurses, and a deep enough frame would overflow the
-    // stack and take the whole process down.
+    // Replies are re-encoded with JSON.stringify, which recurses: a deep enough frame would overflow the stack.
     if (nestedDeeperThan(message, MAX_JSON_DEPTH)) {
       return this.reply(ErrorCode.invalidMessage, `the message is nested more than ${MAX_JSON_DEPTH} levels deep`);
     }
     const { type, ...body } = message as Record<string, unknown>;
     if (typeof type !== 'string') return this.reply(ErrorCode.invalidMessage, 'a message needs "type", a string');
-    // Unknown names never reach socket.io: its parser treats reserved names (e.g. "disconnect") as a protocol
-    // violation and would drop the connection instead of answering with an error.
     if (!isClientMessageType(type)) return this.reply(ErrorCode.unknownType, `unknown message type "${type.slice(0, 64)}"`, type.slice(0, 64));
-    const packet = `2${this.nextAckId++}${JSON.stringify([type, body])}`;
-    this.inOrder(() => this.emit('data', packet));
+    this.ctx.sessions.message(this, type, body, (reply) => this.sendReply(reply));
   }
 
-  private onTransportClose(reason: string): void {
-    if (this.readyState === 'closed') return;
-    this.readyState = 'closed';
-    this.transport.writable = false;
-    this.emit('close', reason);
+  /** Every reply goes back as its own frame; an empty one sends nothing. */
+  private sendReply(reply: unknown): void {
+    if (reply !== undefined && reply !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(reply));
+  }
+
+  private reply(code: ErrorCodeValue, message: string, requestType?: string): void {
+    this.ctx.metrics.errorReplies.inc({ code });
+    this.sendReply(errorReply(code, message, requestType));
   }
 }
 
-export function isRawJsonSocket(socket: Socket): boolean {
-  return socket.conn instanceof RawJsonConnection;
+// ws listeners shared by every session (`this` is the WebSocket): no closures per connection.
+function sessionOf(ws: WebSocket): RawSession {
+  return (ws as unknown as Record<symbol, RawSession>)[SESSION]!;
+}
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  sessionOf(this).onFrame(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  sessionOf(this).onPong();
+}
+function onClose(this: WebSocket): void {
+  sessionOf(this).closed('transport close');
+}
+function onError(this: WebSocket): void {
+  sessionOf(this).closed('transport error');
+}
+
+export interface RawTransport {
+  /** Raw sessions open on this replica. */
+  readonly size: number;
+}
+
+/**
+ * Serves /ws upgrades: origin, authentication, limits and (with session_id and last_event_id) recovery are all
+ * settled before the upgrade completes, so a session exists only once it is admitted; a refusal is a close
+ * frame with its code right after the upgrade (what seed 000's clients expect).
+ */
+export function serveRawWebSockets(
+  httpServer: HttpServer,
+  io: Server,
+  sessions: Sessions,
+  config: GatewayConfig,
+  deps: {
+    logger: Logger;
+    metrics: GatewayMetrics;
+    accepting: () => boolean;
+    /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
+    resumed?: (sessionId: string) => void;
+  },
+): RawTransport {
+  const nsp = io.of('/');
+  const ctx: RawContext = {
+    adapter: nsp.adapter as unknown as RoomAdapter,
+    sockets: nsp.sockets as unknown as Map<string, unknown>,
+    sessions,
+    metrics: deps.metrics,
+    maxMessageBytes: config.limits.maxMessageBytes,
+    recovery: config.recoveryWindowSeconds > 0,
+    live: new Set(),
+  };
+  // skipUTF8Validation: frames are checked in onFrame and invalid UTF-8 gets an error reply, where ws would close
+  // the connection (1007). clientTracking off: ctx.live is the one set of sessions.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
+  const heartbeat = setInterval(() => {
+    for (const session of ctx.live) session.heartbeat();
+  }, config.pingIntervalMs + config.pingTimeoutMs);
+  heartbeat.unref();
+
+  const upgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    const ip = requestIp(config, request.headers, request.socket.remoteAddress);
+    if (!deps.accepting()) return refuse(503, 'Service Unavailable');
+    if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
+      deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
+      deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip, transport: 'ws' }, 'origin not allowed');
+      return refuse(403, 'Forbidden');
+    }
+    const url = request.url ?? '/';
+    const admissionRequest: AdmissionRequest = { headers: request.headers, url, handshakeAuth: undefined, ip, transport: 'ws' };
+    const query = new URL(url, 'http://gateway.invalid').searchParams;
+    const resumePid = query.get('session_id');
+    const resumeOffset = query.get('last_event_id');
+    const resumeRequested = Boolean(resumePid && resumeOffset);
+
+    let admission = await sessions.admit(admissionRequest);
+    let restored: StoredSession | null = null;
+    if (admission.ok && resumeRequested && ctx.recovery) {
+      restored = await Promise.resolve(ctx.adapter.restoreSession(resumePid!, resumeOffset!)).catch(() => null);
+      const refusal = restored ? sessions.checkRecovered(restored.data, admission.identity, admissionRequest) : undefined;
+      if (refusal) {
+        admission.release();
+        admission = refusal;
+      }
+    }
+    const done = () => {
+      if (restored) deps.resumed?.(restored.sid);
+    };
+    if (socket.destroyed) {
+      if (admission.ok) admission.release();
+      return done();
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (!admission.ok) {
+        ws.close(admission.closeCode, admission.reason);
+        return done();
+      }
+      if (ws.readyState !== WebSocket.OPEN) {
+        admission.release();
+        return done();
+      }
+      const session = new RawSession(ws, ctx, {
+        id: restored?.sid ?? newId(),
+        pid: ctx.recovery ? (restored?.pid ?? newId()) : undefined,
+        data: { identity: admission.identity, ip, connectedAt: restored?.data.connectedAt ?? Date.now() },
+        recovered: restored !== null,
+        release: admission.release,
+      });
+      ctx.live.add(session);
+      ctx.sockets.set(session.id, session);
+      ctx.adapter.addAll(session.id, new Set([session.id, ...(restored?.rooms ?? [])]));
+      // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
+      for (const packet of restored?.missedPackets ?? []) {
+        const [event, payload, offset] = packet as [string, unknown, unknown];
+        session.send(event, payload, typeof offset === 'string' ? offset : undefined);
+      }
+      sessions.opened(session, resumeRequested);
+      done();
+    });
+  };
+
+  httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path?.startsWith('/socket.io')) return; // engine.io's own listener
+    if (path !== '/ws' && path !== '/ws/') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // Until ws takes the socket over, a reset during authentication must not be an unhandled 'error'.
+    const onSocketError = () => socket.destroy();
+    socket.on('error', onSocketError);
+    upgrade(request, socket, head)
+      .catch((error: unknown) => {
+        deps.logger.error({ err: error }, 'raw websocket upgrade failed');
+        socket.destroy();
+      })
+      .finally(() => socket.off('error', onSocketError));
+  });
+
+  return {
+    get size() {
+      return ctx.live.size;
+    },
+  };
 }

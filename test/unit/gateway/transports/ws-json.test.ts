@@ -1,0 +1,75 @@
+/**
+ * The raw /ws framing of broadcasts: socket.io's encoded EVENT becomes one complete WebSocket text frame (written
+ * as-is to every member), translated once per broadcast.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as wsModule from 'ws';
+import { jsonFrame, translateEvent } from '../../../../gateway/src/transports/ws-json.ts';
+
+interface FrameReceiver {
+  on(event: 'message', listener: (data: Buffer, binary: boolean) => void): void;
+  write(chunk: Buffer): void;
+}
+// Exported by ws's ESM entry, not typed by @types/ws.
+const { Receiver } = wsModule as unknown as { Receiver: new (options: { isServer: boolean }) => FrameReceiver };
+
+/** Parses a server-to-client frame the way a client does (ws's own Receiver). */
+function readFrame(frame: Buffer): { text: string; binary: boolean } {
+  const receiver = new Receiver({ isServer: false });
+  let got: { text: string; binary: boolean } | undefined;
+  receiver.on('message', (data, binary) => {
+    got = { text: data.toString('utf8'), binary };
+  });
+  receiver.write(frame);
+  assert.ok(got, 'a whole message in the frame');
+  return got;
+}
+
+describe('jsonFrame', () => {
+  it('sends an object payload as itself, with the recovery offset as id', () => {
+    assert.deepEqual(JSON.parse(jsonFrame('event', { type: 'event', data: { a: 1 } }, '17-0')), { type: 'event', data: { a: 1 }, id: '17-0' });
+  });
+  it('wraps anything else in {type, data}; no id without a string offset', () => {
+    assert.deepEqual(JSON.parse(jsonFrame('count', 3, undefined)), { type: 'count', data: 3 });
+    assert.deepEqual(JSON.parse(jsonFrame('list', [1, 2], 5)), { type: 'list', data: [1, 2] });
+  });
+  it('does not change the payload it was given', () => {
+    const payload = { type: 'event' };
+    jsonFrame('event', payload, '1-0');
+    assert.deepEqual(payload, { type: 'event' });
+  });
+});
+
+describe('translateEvent', () => {
+  it('turns a socket.io EVENT into a complete unmasked text frame of the JSON message', () => {
+    const translated = translateEvent('2["event",{"type":"event","data":{"é":"ü"}},"5-1"]');
+    assert.ok(translated);
+    assert.equal(translated.frame[0], 0x81, 'FIN + text opcode');
+    assert.equal(translated.frame[1]! & 0x80, 0, 'server frames are not masked');
+    const { text, binary } = readFrame(translated.frame);
+    assert.equal(binary, false);
+    assert.deepEqual(JSON.parse(text), { type: 'event', data: { 'é': 'ü' }, id: '5-1' });
+    assert.equal(translated.closeCode, undefined);
+  });
+  it('frames long messages with the extended length', () => {
+    const big = 'x'.repeat(70_000);
+    const translated = translateEvent(`2["event",{"type":"event","data":"${big}"}]`);
+    assert.ok(translated);
+    assert.equal(JSON.parse(readFrame(translated.frame).text).data, big);
+  });
+  it('reports the close code of an error notice that ends the connection', () => {
+    assert.equal(translateEvent('2["error",{"type":"error","code":"disconnected_by_service","close_code":4004}]')?.closeCode, 4004);
+    assert.equal(translateEvent('2["error",{"type":"error","code":"not_in_room"}]')?.closeCode, undefined);
+  });
+  it('translates a broadcast once: the same encoding gives the same frame object', () => {
+    const encoded = '2["message",{"type":"message","room":"chat:1"}]';
+    assert.equal(translateEvent(encoded), translateEvent(encoded));
+  });
+  it('ignores what is not an event (acks, binary events, garbage)', () => {
+    assert.equal(translateEvent('30["ok"]'), undefined);
+    assert.equal(translateEvent('2{"not":"an array"}'), undefined);
+    assert.equal(translateEvent('2[not json'), undefined);
+    assert.equal(translateEvent('2[42]'), undefined);
+  });
+});
