@@ -11,6 +11,7 @@ import { createApiHandler, type Readiness } from './api/http.ts';
 import type { ServiceKeys, TicketIssuer, TokenVerifier } from './auth/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { createFanout, type Fanout } from './fanout/fanout.ts';
+import { deliverOneRoomDirectly } from './fanout/one-room.ts';
 import type { RedisFleet } from './fanout/redis-fleet.ts';
 import { ConnectionLimiter } from './limits/connection-limits.ts';
 import type { Logger } from './log.ts';
@@ -95,6 +96,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const type = roomTypeOf(room);
     if (type) add(connectionsByRoomType, type, -1);
   });
+  deliverOneRoomDirectly(nsp.adapter);
   countDeliveries(nsp.adapter, metrics);
   deps.fleet?.keepSessions(io);
   const fanout = createFanout(io, metrics, { clustered: deps.fleet !== undefined });
