@@ -120,7 +120,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     logger,
     metrics,
     accepting,
-    ...(deps.fleet ? { resumed: deps.fleet.resumed } : {}),
+    ...(deps.fleet ? { resumed: deps.fleet.resumed, forgetSession: deps.fleet.forgetSession } : {}),
   });
 
   const readiness = async (): Promise<Readiness> => {

@@ -7,11 +7,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createRedisFleet, type RedisFleet } from '../../gateway/src/fanout/redis-fleet.ts';
 import { createLogger } from '../../gateway/src/log.ts';
+import { wsClient, type WsClient } from '../harness/clients.ts';
 import { connectPeer } from '../harness/peers.ts';
+import { hsToken } from '../harness/tokens.ts';
 import { waitFor } from '../harness/process.ts';
 import { startFleet, type Fleet } from './fleet.ts';
 
@@ -80,6 +83,91 @@ describe('fleet: durable messages go through the stream, ephemeral ones do not',
       assert.equal(await xlen(), before, 'an ephemeral message was written to the stream');
       io.emit('rtgw:test-plain', 1);
       await waitFor('the plain emit in the stream', async () => (await xlen()) === before + 1);
+    } finally {
+      io.close();
+      await fleetAdapter.close();
+    }
+  });
+
+  it('a raw /ws session can be resumed after its connection dropped, not after a goodbye (1000) or a DELETE (4004)', async () => {
+    const tenant = 't-resume';
+    const token = await hsToken({ sub: 'rae', tenant });
+    const headers = { authorization: `Bearer ${token}` };
+    const url = (replica: number, resume?: { session: string; last: string }) =>
+      fleet.gateways[replica]!.wsUrl({ tenant_id: tenant, ...(resume ? { session_id: resume.session, last_event_id: resume.last } : {}) });
+    /** Connects, gets one event (for its id), ends the connection as told, and tries to resume on the other replica. */
+    const resumeAfter = async (end: (client: WsClient) => Promise<unknown>): Promise<boolean> => {
+      const client = await wsClient(url(0), headers);
+      const session = String((await client.inbox.next('connected'))['session_id']);
+      await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'rae', message: { n: 1 } } });
+      const last = String((await client.inbox.next('event'))['id']);
+      await end(client);
+      // The replica notices the end and writes (or drops) the session.
+      await sleep(300);
+      const again = await wsClient(url(1, { session, last }), headers);
+      const welcome = await again.inbox.next('connected');
+      again.close();
+      return welcome['recovered'] === true;
+    };
+    assert.equal(await resumeAfter(async (client) => {
+      client.ws.terminate();
+    }), true, 'a dropped connection is resumable');
+    assert.equal(await resumeAfter(async (client) => {
+      client.ws.close(1000);
+      await client.closed;
+    }), false, 'a goodbye ends the session');
+    assert.equal(await resumeAfter(async (client) => {
+      await fleet.gateways[1]!.api(`/v1/users/rae/connections?tenant_id=${tenant}`, { method: 'DELETE' });
+      assert.equal((await client.closed).code, 4004);
+    }), false, 'a disconnected user cannot resume');
+  });
+
+  it('a raw /ws session resumed while its old connection still looks alive is taken over, and keeps receiving', async () => {
+    const tenant = 't-takeover';
+    const headers = { authorization: `Bearer ${await hsToken({ sub: 'tom', tenant })}` };
+    const old = await wsClient(fleet.gateways[0]!.wsUrl({ tenant_id: tenant }), headers);
+    const session = String((await old.inbox.next('connected'))['session_id']);
+    await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'tom', message: { n: 1 } } });
+    const last = String((await old.inbox.next('event'))['id']);
+    // The live session is in Redis already (written on connect); the client resumes it before the old one dies.
+    await sleep(300);
+    const fresh = await wsClient(fleet.gateways[0]!.wsUrl({ tenant_id: tenant, session_id: session, last_event_id: last }), headers);
+    assert.equal((await fresh.inbox.next('connected'))['recovered'], true);
+    await old.closed;
+    await sleep(200);
+    const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'tom', message: { n: 2 } } });
+    assert.equal(sent.body.recipients, 1);
+    assert.equal(((await fresh.inbox.next('event'))['data'] as { n: number }).n, 2);
+    fresh.close();
+  });
+
+  it('fetchSockets and disconnectSockets from another node reach raw /ws sessions too, and the replica keeps serving', async () => {
+    const tenant = 't-remote';
+    const logger = createLogger('silent');
+    const fleetAdapter: RedisFleet = createRedisFleet({ url: fleet.redis.url, streamName: STREAM, maxLen: 1000, recoveryWindowMs: 0 }, logger);
+    const io = new Server(createServer(), { adapter: fleetAdapter.adapter as never });
+    try {
+      await waitFor('the adapter connected', () => fleetAdapter.healthy());
+      const raw = await connectPeer(fleet.gateways[0]!, { transport: 'ws', sub: 'rita', tenant });
+      const sio = await connectPeer(fleet.gateways[1]!, { transport: 'socketio', sub: 'sid', tenant });
+      const remote = await io.fetchSockets();
+      const rawId = String(raw.welcome['client_id']);
+      const found = remote.find((socket) => socket.id === rawId);
+      assert.ok(found, 'the raw session is listed by fetchSockets');
+      assert.ok(found.rooms.has(`${tenant}/user:rita`));
+      assert.equal(JSON.stringify(found.handshake).includes('Bearer'), false, 'no token in what other nodes see');
+      assert.ok(remote.some((socket) => socket.id === String(sio.welcome['client_id'])));
+
+      io.in(`${tenant}/user:rita`).disconnectSockets(true);
+      assert.equal((await raw.closed).code, 1000);
+
+      // Still delivering: a new client on the same replica gets a broadcast.
+      const again = await connectPeer(fleet.gateways[0]!, { transport: 'ws', sub: 'rita', tenant });
+      const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'rita', message: { n: 7 } } });
+      assert.equal(sent.body.recipients, 1);
+      assert.equal(((await again.inbox.next('event'))['data'] as { n: number }).n, 7);
+      again.close();
+      sio.close();
     } finally {
       io.close();
       await fleetAdapter.close();

@@ -39,6 +39,8 @@ export interface RedisFleet {
   latestOffset(): string | undefined;
   /** A restored raw /ws session is connected (see StreamOrder.resumed). */
   resumed(sid: string): void;
+  /** A raw /ws session ended on purpose: its persisted copy goes (socket.io sockets are handled in keepSessions). */
+  forgetSession(pid: string): void;
   healthy(): boolean;
   /** Persists each live session while it lives (see above). Call once the Server exists. */
   keepSessions(io: Server): void;
@@ -106,6 +108,9 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
     adapter,
     latestOffset: () => order?.latestDelivered(),
     resumed: (sid: string) => order?.resumed(sid),
+    forgetSession: (pid: string) => {
+      void redis.del(`${sessionKeyPrefix}${pid}`).catch(() => {});
+    },
     healthy: () => ready && clients.every((client) => client.status === 'ready'),
     keepSessions(io: Server) {
       if (options.recoveryWindowMs <= 0) return;

@@ -26,7 +26,7 @@ import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { CLOSE_REASONS, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
+import { CLOSE_REASONS, CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
 import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protocol/client-messages.ts';
 import { errorReply } from '../protocol/server-messages.ts';
 import { closeCodeOf, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
@@ -53,6 +53,8 @@ interface RoomAdapter {
 
 interface RawContext {
   readonly adapter: RoomAdapter;
+  /** A session that ended deliberately may not be resumed: drop any copy the fleet keeps (redis-fleet.ts). */
+  readonly forgetSession: ((pid: string) => void) | undefined;
   readonly sockets: Map<string, unknown>;
   readonly sessions: Sessions;
   readonly metrics: GatewayMetrics;
@@ -161,6 +163,21 @@ export class RawSession implements ClientConnection {
     return this;
   }
 
+  // What socket.io's adapters read or call on any member of nsp.sockets besides writeToEngine (fetchSockets,
+  // disconnectSockets, broadcasts with acks), built on demand: nothing per connection, and no token in it.
+  get handshake() {
+    return { headers: {}, time: '', address: this.data.ip, xdomain: false, secure: false, issued: this.data.connectedAt, url: '/ws', query: {}, auth: {} };
+  }
+
+  get acks(): Map<number, unknown> {
+    return new Map();
+  }
+
+  disconnect(): this {
+    this.closeWith(1000, 'Normal Closure');
+    return this;
+  }
+
   join(rooms: readonly string[]): void {
     if (this.open) this.ctx.adapter.addAll(this.id, new Set(rooms));
   }
@@ -188,42 +205,67 @@ export class RawSession implements ClientConnection {
     if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
   }
 
+  /** To this session only, now, a message it missed (recovery): a closing notice among them closes it after. */
+  replay(packet: unknown[]): void {
+    const [event, payload, offset] = packet as [string, unknown, unknown];
+    this.send(event, payload, typeof offset === 'string' ? offset : undefined);
+    const code = closeCodeOf(event, payload);
+    if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
+  }
+
   /** Protocol-level keep-alive on one timer for all raw sessions: a peer that missed the previous ping is dropped. */
   heartbeat(): void {
     if (!this.open) return;
     if (!this.alive) {
       this.ws.terminate();
-      this.closed('ping timeout');
+      this.closed('ping timeout', true);
       return;
     }
     this.alive = false;
     this.ws.ping();
   }
 
+  /** Server-side close. Only a restart (1012, draining) leaves the session resumable; the others end it. */
   closeWith(code: number, reason: string): void {
     if (!this.open) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
-    this.closed('forced close');
+    this.closed('forced close', code === CloseCode.serviceRestart);
+  }
+
+  /** The client resumed this session on a new connection before this one was noticed dead. */
+  superseded(): void {
+    if (!this.open) return;
+    this.ws.terminate();
+    this.closed('forced close', false);
   }
 
   /** socket.io's Server.close() calls this on every member of `nsp.sockets`. */
   _onclose(reason: string): void {
     if (!this.open) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1001, 'Going Away');
-    this.closed(reason);
+    this.closed(reason, true);
   }
 
-  /** Every way a session ends comes here once: presence, recovery, rooms, counts, limits. */
-  closed(reason: string): void {
+  /**
+   * Every way a session ends comes here once: presence, recovery, rooms, counts, limits. `resumable`: the
+   * connection was lost or the replica restarts (the client may resume within the window), rather than ended
+   * on purpose by the client (a normal close) or by the server (4001, 4004, 4008...).
+   */
+  closed(reason: string, resumable: boolean): void {
     if (!this.open) return;
     const { ctx } = this;
     ctx.sessions.closing(this);
-    // Every end is recoverable from the client's side: it resumes within the window or the session expires.
-    if (ctx.recovery && this.pid) ctx.adapter.persistSession({ sid: this.id, pid: this.pid, rooms: [...this.rooms], data: this.data });
+    if (ctx.recovery && this.pid) {
+      if (resumable) ctx.adapter.persistSession({ sid: this.id, pid: this.pid, rooms: [...this.rooms], data: this.data });
+      else ctx.forgetSession?.(this.pid);
+    }
     this.open = false;
     ctx.live.delete(this);
-    ctx.sockets.delete(this.id);
-    ctx.adapter.delAll(this.id);
+    // A session resumed on a new connection has taken this id over: leave its registration alone.
+    if (ctx.sockets.get(this.id) === this) {
+      ctx.sockets.delete(this.id);
+      ctx.adapter.delAll(this.id);
+    }
     ctx.sessions.closed(this, reason);
     this.release();
   }
@@ -280,12 +322,15 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 function onPong(this: WebSocket): void {
   sessionOf(this).onPong();
 }
-function onClose(this: WebSocket): void {
-  sessionOf(this).closed('transport close');
+function onClose(this: WebSocket, code: number): void {
+  // A client that says goodbye (1000) ends its session; anything else is a lost connection it may resume.
+  sessionOf(this).closed('transport close', code !== 1000);
 }
 function onError(this: WebSocket): void {
-  sessionOf(this).closed('transport error');
+  sessionOf(this).closed('transport error', true);
 }
+/** For sockets that get no session (refused): ws emits protocol errors on them too. */
+function ignoreError(): void {}
 
 export interface RawTransport {
   /** Raw sessions open on this replica. */
@@ -307,12 +352,15 @@ export function serveRawWebSockets(
     metrics: GatewayMetrics;
     accepting: () => boolean;
     /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
-    resumed?: (sessionId: string) => void;
+    resumed?: (sid: string) => void;
+    /** Drops the fleet's copy of a session that ended on purpose. */
+    forgetSession?: (pid: string) => void;
   },
 ): RawTransport {
   const nsp = io.of('/');
   const ctx: RawContext = {
     adapter: nsp.adapter as unknown as RoomAdapter,
+    forgetSession: deps.forgetSession,
     sockets: nsp.sockets as unknown as Map<string, unknown>,
     sessions,
     metrics: deps.metrics,
@@ -359,18 +407,30 @@ export function serveRawWebSockets(
     const done = () => {
       if (restored) deps.resumed?.(restored.sid);
     };
-    if (socket.destroyed) {
+    /** No session comes of this attempt: free its slot, and keep a restored session resumable elsewhere. */
+    const abandon = () => {
       if (admission.ok) admission.release();
-      return done();
+      if (restored && admission.ok) {
+        ctx.adapter.persistSession({ sid: restored.sid, pid: restored.pid, rooms: restored.rooms, data: restored.data });
+      }
+      done();
+    };
+    // The client may have gone, or the replica started draining, while the token was being checked.
+    if (socket.destroyed || !deps.accepting()) {
+      if (!socket.destroyed) refuse(503, 'Service Unavailable');
+      return abandon();
     }
+    let handed = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
+      handed = true;
       if (!admission.ok) {
+        ws.on('error', ignoreError);
         ws.close(admission.closeCode, admission.reason);
         return done();
       }
       if (ws.readyState !== WebSocket.OPEN) {
-        admission.release();
-        return done();
+        ws.on('error', ignoreError);
+        return abandon();
       }
       const session = new RawSession(ws, ctx, {
         id: restored?.sid ?? newId(),
@@ -379,17 +439,18 @@ export function serveRawWebSockets(
         recovered: restored !== null,
         release: admission.release,
       });
+      const previous = ctx.sockets.get(session.id);
+      if (previous instanceof RawSession) previous.superseded();
       ctx.live.add(session);
       ctx.sockets.set(session.id, session);
       ctx.adapter.addAll(session.id, new Set([session.id, ...(restored?.rooms ?? [])]));
       // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
-      for (const packet of restored?.missedPackets ?? []) {
-        const [event, payload, offset] = packet as [string, unknown, unknown];
-        session.send(event, payload, typeof offset === 'string' ? offset : undefined);
-      }
+      for (const packet of restored?.missedPackets ?? []) session.replay(packet);
       sessions.opened(session, resumeRequested);
       done();
     });
+    // ws refused the handshake itself (bad Sec-WebSocket-* headers, half-closed socket) and answered it.
+    if (!handed) abandon();
   };
 
   httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import { waitFor } from '../../harness/process.ts';
 import {
-  TRANSPORTS, assertNoSecretsIn, both, closeAll, connect, logLines, metric, refusal, token, type Conn, type ConnectOptions, type Transport,
+  TRANSPORTS, assertNoSecretsIn, both, closeAll, connect, logLines, metric, rawUpgrade, refusal, token, type Conn, type ConnectOptions, type Transport,
 } from './support.ts';
 
 const RATE = 5;
@@ -120,6 +120,16 @@ describe('limits (RATE_LIMIT 5/s burst 5; at most 2 connections per user, 2 per 
     let user = 0;
     const conns = await open(3, () => as(`tenant-user-${++user}`, 'lim-tenant'));
     await assertLimit('tenant', conns, () => as(`tenant-user-${++user}`, 'lim-tenant'));
+  });
+
+  it('an upgrade that ws itself turns down after authentication (bad Sec-WebSocket-Version) does not keep a slot', async () => {
+    const options = await as('odd-version', 'lim-version');
+    const headers = { authorization: `Bearer ${options.token}`, ...options.headers } as Record<string, string>;
+    for (let i = 0; i < 3; i++) assert.equal((await rawUpgrade(gateway, { ...headers, 'sec-websocket-version': '12' })).status, 400);
+    // The user's limit is 2: both still fit.
+    const conns = await open(2, async () => options);
+    for (const conn of conns) assert.equal(typeof conn.welcome['client_id'], 'string');
+    closeAll(conns);
   });
 
   it('never writes a token, key or secret to the gateway output', () => {

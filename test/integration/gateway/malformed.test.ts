@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import { sioClient, sioConnected, wsClient, type WsClient } from '../../harness/clients.ts';
-import { assertNoSecretsIn, closeAll, connect, delivered, markerOf, metric, token, type Conn } from './support.ts';
+import { assertNoSecretsIn, closeAll, connect, delivered, markerOf, metric, rawUpgrade, token, type Conn } from './support.ts';
 
 const MAX_MESSAGE_BYTES = 4096;
 
@@ -194,6 +194,20 @@ describe('malformed input', () => {
     for (const packet of packets) forger.socket.io.engine.send(packet);
     await assertUndisturbed();
     forger.close();
+  });
+
+  it('survives a refused /ws client that answers the close with frames no client may send', async () => {
+    const { status, socket } = await rawUpgrade(gateway, {});
+    assert.equal(status, 101);
+    // Unmasked client frames are a protocol error (ws emits 'error' on the refused socket).
+    socket!.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+    socket!.write(Buffer.from([0x88, 0x02, 0x03, 0xe7]));
+    await new Promise<void>((resolve) => socket!.once('close', () => resolve()).resume());
+    const healthy = await fetch(`${gateway.httpUrl}/healthz`);
+    assert.equal(healthy.status, 200);
+    const conn = await connect(gateway, 'ws', { token: await token({ sub: 'after-garbage' }) });
+    assert.equal(typeof conn.welcome['client_id'], 'string');
+    conn.close();
   });
 
   it('never writes a token, key or secret to the gateway output', () => {

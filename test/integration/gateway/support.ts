@@ -3,6 +3,9 @@
  * pinned on socket.io and raw /ws with the same test), refusals, metrics, log lines, and a record of every
  * secret a test used so the last test of a file can check none of them reached the gateway's output.
  */
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { Duplex } from 'node:stream';
 import assert from 'node:assert/strict';
 import type { GatewayProcess } from '../../harness/gateway.ts';
 import { Inbox, sioClient, wsClient, type Json } from '../../harness/clients.ts';
@@ -238,4 +241,23 @@ export function markerOf(delivery: Json): unknown {
 
 export function closeAll(conns: readonly Conn[]): void {
   for (const conn of conns) conn.close();
+}
+
+/**
+ * A hand-made /ws upgrade (no WebSocket library), for what real clients never do: resolves with the HTTP status
+ * and, after a 101, the raw TCP socket (unmasked frames, odd versions).
+ */
+export function rawUpgrade(gateway: GatewayProcess, headers: Record<string, string>): Promise<{ status: number; socket?: Duplex }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(new URL('/ws', gateway.httpUrl), {
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-version': '13', ...headers },
+    });
+    request.once('upgrade', (response, socket) => resolve({ status: response.statusCode ?? 0, socket }));
+    request.once('response', (response) => {
+      response.resume();
+      resolve({ status: response.statusCode ?? 0 });
+    });
+    request.once('error', reject);
+    request.end();
+  });
 }
