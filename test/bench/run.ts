@@ -10,7 +10,8 @@
  * Options: --workloads=idle,fanout,cross,storm,rooms  --targets=ours-ws,ours-sio,socketio,ws,centrifugo  --out=DIR
  *          --report-only (rewrite results.md and the charts from DIR/latest.json, measuring nothing)
  * Environment: BENCH_IDLE_CONNECTIONS (default 10000, capped by ulimit -n), RTGW_CACHE (Centrifugo's build),
- * CENTRIFUGO_VERSION.
+ * CENTRIFUGO_VERSION, BENCH_NODE_OPTIONS (NODE_OPTIONS of every Node server; default the gateway image's, "" for V8's),
+ * BENCH_GATEWAY_NODE_OPTIONS (added for our gateways only, e.g. --cpu-prof).
  *
  * Workloads (test/bench/lib/workloads.ts): (1) idle capacity, (2) fan-out latency in one room over HTTP and
  * NATS, (3) cross-replica on Redis Streams up to the knee, (4) reconnect storm with resume, (5) many rooms.
@@ -28,7 +29,7 @@ import { buildCentrifugo, centrifugoBinary, centrifugoNote } from './lib/centrif
 import { framingMatchesStockClient } from './lib/correctness.ts';
 import { writeResults, type Results } from './lib/report.ts';
 import { CORES, PINNING, openFileLimit, pin } from './lib/system.ts';
-import { ALL_TARGETS, TARGET_LABELS, type TargetName } from './lib/targets.ts';
+import { ALL_TARGETS, BENCH_NODE_OPTIONS, TARGET_LABELS, type TargetName } from './lib/targets.ts';
 import { crossReplica, fanout, idleCapacity, manyRooms, reconnectStorm, type Plan } from './lib/workloads.ts';
 
 const WORKLOADS = ['idle', 'fanout', 'cross', 'storm', 'rooms'] as const;
@@ -108,6 +109,9 @@ const notes: string[] = [];
 if (!PINNING.enabled) notes.push(`Nothing pinned (${CORES} core(s), taskset ${CORES < 2 ? 'not useful' : 'missing'}): servers and generator share the cores.`);
 if (loadAtStart[0]! > 0.5) notes.push(`The machine was not idle at the start (load average ${loadAtStart[0]!.toFixed(2)}): other processes (e.g. concurrent test runs) competed for the cores, so absolute figures are pessimistic; ratios within this run are the comparable part.`);
 notes.push('Gateways run with LOG_LEVEL=warn (the per-publish info line would measure pino); peers log nothing.');
+notes.push(BENCH_NODE_OPTIONS
+  ? `Every Node server (ours and the Node peers) runs with NODE_OPTIONS="${BENCH_NODE_OPTIONS}", as the gateway image ships (BENCH_NODE_OPTIONS= for V8's defaults, where the young generation grows to tens of MiB during the idle ramp and counts as per-connection RSS).`
+  : 'Every Node server runs with V8\'s default heap settings (BENCH_NODE_OPTIONS is empty); the gateway image ships --max-semi-space-size=8.');
 
 if (plan.targets.includes('centrifugo')) {
   await buildCentrifugo(log);

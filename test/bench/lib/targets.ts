@@ -81,11 +81,24 @@ async function post(url: string, headers: Record<string, string>, body: unknown)
   if (!res.ok) throw new Error(`publish: HTTP ${res.status}`);
 }
 
+/**
+ * What every Node server runs with, ours and the Node peers alike: the gateway image's NODE_OPTIONS (a small
+ * young generation, see images/gateway.Containerfile) unless BENCH_NODE_OPTIONS says otherwise ("" for V8's
+ * defaults).
+ */
+export const BENCH_NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '--max-semi-space-size=8';
+
+/** NODE_OPTIONS for a Node server, plus `extra` (BENCH_GATEWAY_NODE_OPTIONS, ours only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+function nodeOptions(extra?: string): { NODE_OPTIONS?: string } {
+  const options = [BENCH_NODE_OPTIONS, extra].filter(Boolean).join(' ');
+  return options ? { NODE_OPTIONS: options } : {};
+}
+
 async function startNodePeer(script: string, env: Record<string, string>): Promise<{ child: Started; server: ServerProcess }> {
   const port = await freePort();
   const child = start(NODE, [script], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', PORT: String(port), JWT_SECRET_KEY: TEST_SECRET, SERVICE_KEY, ...env },
+    env: { PATH: process.env['PATH'] ?? '', PORT: String(port), JWT_SECRET_KEY: TEST_SECRET, SERVICE_KEY, ...nodeOptions(), ...env },
   });
   const httpUrl = `http://127.0.0.1:${port}`;
   await waitFor(`${script} on :${port}`, async () => {
@@ -120,8 +133,7 @@ export async function startTarget(name: TargetName, options: TargetOptions = {})
           MAX_CONNECTIONS_PER_TENANT: '1000000',
           ...(redis ? { REDIS_URL: redis.url, RECOVERY_MAX_PUBLISH_RATE: '2000' } : {}),
           ...(nats ? { NATS_URL: nats.url, NATS_SUBJECTS: 'bench.>' } : {}),
-          // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a workload's CPU goes.
-          ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
+          ...nodeOptions(process.env['BENCH_GATEWAY_NODE_OPTIONS']),
         });
         stops.push(() => gateway.stop());
         pin(gateway.process.child.pid!, PINNING.server);
