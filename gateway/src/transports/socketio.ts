@@ -33,7 +33,7 @@ export function requestIp(config: GatewayConfig, headers: IncomingMessage['heade
   return (config.trustProxy ? forwardedIp(headers) : undefined) ?? remoteAddress ?? '';
 }
 
-export type GatewaySocket = Socket<Record<string, never>, Record<string, (...args: any[]) => void>, Record<string, never>, SessionData>;
+type GatewaySocket = Socket<Record<string, never>, Record<string, (...args: any[]) => void>, Record<string, never>, SessionData>;
 
 export function createSocketIoServer(
   httpServer: HttpServer,

@@ -332,11 +332,6 @@ function onError(this: WebSocket): void {
 /** For sockets that get no session (refused): ws emits protocol errors on them too. */
 function ignoreError(): void {}
 
-export interface RawTransport {
-  /** Raw sessions open on this replica. */
-  readonly size: number;
-}
-
 /**
  * Serves /ws upgrades: origin, authentication, limits and (with session_id and last_event_id) recovery are all
  * settled before the upgrade completes, so a session exists only once it is admitted; a refusal is a close
@@ -356,7 +351,7 @@ export function serveRawWebSockets(
     /** Drops the fleet's copy of a session that ended on purpose. */
     forgetSession?: (pid: string) => void;
   },
-): RawTransport {
+): void {
   const nsp = io.of('/');
   const ctx: RawContext = {
     adapter: nsp.adapter as unknown as RoomAdapter,
@@ -471,9 +466,4 @@ export function serveRawWebSockets(
       .finally(() => socket.off('error', onSocketError));
   });
 
-  return {
-    get size() {
-      return ctx.live.size;
-    },
-  };
 }
