@@ -465,5 +465,4 @@ export function serveRawWebSockets(
       })
       .finally(() => socket.off('error', onSocketError));
   });
-
 }
