@@ -102,15 +102,18 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
     return instance;
   };
 
+  // A session that ended on purpose may not be resumed: its persisted copy goes.
+  const forgetSession = (pid: string) => {
+    void redis.del(`${sessionKeyPrefix}${pid}`).catch(() => {});
+  };
+
   let refreshTimer: NodeJS.Timeout | undefined;
   return {
     redis,
     adapter,
     latestOffset: () => order?.latestDelivered(),
     resumed: (sid: string) => order?.resumed(sid),
-    forgetSession: (pid: string) => {
-      void redis.del(`${sessionKeyPrefix}${pid}`).catch(() => {});
-    },
+    forgetSession,
     healthy: () => ready && clients.every((client) => client.status === 'ready'),
     keepSessions(io: Server) {
       if (options.recoveryWindowMs <= 0) return;
@@ -141,7 +144,7 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
           pending.delete(socket.id);
           const pid = (socket as unknown as { pid?: string }).pid;
           // A deliberate disconnect ends the session; the stock adapter persists the recoverable ones itself.
-          if (pid && !RECOVERABLE.has(reason)) void redis.del(sessionKey(pid)).catch(() => {});
+          if (pid && !RECOVERABLE.has(reason)) forgetSession(pid);
         });
       });
       nsp.adapter.on('join-room', (_room: string, id: string) => {
@@ -155,9 +158,6 @@ export function createRedisFleet(options: RedisFleetOptions, logger: Logger): Re
         for (const socket of nsp.sockets.values()) persist(socket);
       }, Math.max(1000, Math.floor(options.recoveryWindowMs / 3)));
       refreshTimer.unref();
-      function sessionKey(pid: string) {
-        return `${sessionKeyPrefix}${pid}`;
-      }
     },
     async close() {
       clearInterval(refreshTimer);

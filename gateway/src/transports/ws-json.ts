@@ -60,7 +60,6 @@ interface RawContext {
   readonly metrics: GatewayMetrics;
   readonly maxMessageBytes: number;
   readonly recovery: boolean;
-  readonly live: Set<RawSession>;
 }
 
 /** ws's frame builder (public on the module, untyped in @types/ws); engine.io pre-frames broadcasts with it too. */
@@ -260,7 +259,6 @@ export class RawSession implements ClientConnection {
       else ctx.forgetSession?.(this.pid);
     }
     this.open = false;
-    ctx.live.delete(this);
     // A session resumed on a new connection has taken this id over: leave its registration alone.
     if (ctx.sockets.get(this.id) === this) {
       ctx.sockets.delete(this.id);
@@ -361,13 +359,12 @@ export function serveRawWebSockets(
     metrics: deps.metrics,
     maxMessageBytes: config.limits.maxMessageBytes,
     recovery: config.recoveryWindowSeconds > 0,
-    live: new Set(),
   };
   // skipUTF8Validation: frames are checked in onFrame and invalid UTF-8 gets an error reply, where ws would close
-  // the connection (1007). clientTracking off: ctx.live is the one set of sessions.
+  // the connection (1007). clientTracking off: nsp.sockets is the one registry of sessions.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   const heartbeat = setInterval(() => {
-    for (const session of ctx.live) session.heartbeat();
+    for (const socket of ctx.sockets.values()) if (socket instanceof RawSession) socket.heartbeat();
   }, config.pingIntervalMs + config.pingTimeoutMs);
   heartbeat.unref();
 
@@ -436,7 +433,6 @@ export function serveRawWebSockets(
       });
       const previous = ctx.sockets.get(session.id);
       if (previous instanceof RawSession) previous.superseded();
-      ctx.live.add(session);
       ctx.sockets.set(session.id, session);
       ctx.adapter.addAll(session.id, new Set([session.id, ...(restored?.rooms ?? [])]));
       // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.

@@ -2,28 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import type { AuthSpec, RealtimeGateway, RealtimeGatewaySpec } from '../../../operator/src/api/types.ts';
+import type { CrdSchema } from '../../../scripts/gen-reference.ts';
 
 export const CRD_PATH = new URL('../../../crds/realtimegateways.realtime.gateway.dev.yaml', import.meta.url);
 
-export type Schema = {
-  type?: string;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  items?: Schema;
-  additionalProperties?: Schema | boolean;
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-  pattern?: string;
-  default?: unknown;
-  anyOf?: Schema[];
-  'x-kubernetes-int-or-string'?: boolean;
-  'x-kubernetes-preserve-unknown-fields'?: boolean;
-};
+/** The CRD's OpenAPI schema, as the reference generator reads it. */
+export type Schema = CrdSchema;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function loadCrd(): any {
