@@ -15,7 +15,8 @@ help:
 	@echo "make images builds realtime-gateway/gateway:<version> and realtime-gateway/operator:<version> with buildah"
 
 node_modules/.package-lock.json: package.json package-lock.json gateway/package.json operator/package.json
-	npm ci --no-audit --no-fund
+	@# A registry hiccup (idle timeout, reset) should not fail a whole CI run: retried twice.
+	@for attempt in 1 2 3; do npm ci --no-audit --no-fund && exit 0; echo "npm ci failed (attempt $$attempt of 3)" >&2; sleep 10; done; exit 1
 	@touch $@
 
 npm-deps: node_modules/.package-lock.json
