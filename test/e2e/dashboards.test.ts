@@ -141,6 +141,8 @@ describe('dashboards and alerts against a running fleet and operator', () => {
     const leaving = await ws(0, 'dave');
     leaving.close();
     await leaving.closed;
+    // The client sees the close handshake complete a moment before the server counts the disconnect.
+    await waitFor('the disconnect counted', async () => /^rtgw_disconnects_total\{/m.test((await fleet.gateways[0]!.api('/metrics')).body as string), 10_000, 100);
 
     metricsTexts = {
       'gateway 0': (await fleet.gateways[0]!.api('/metrics')).body as string,
