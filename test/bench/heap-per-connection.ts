@@ -3,10 +3,12 @@
  * before and after opening N connections, diffed by object constructor, per connection. Not a test.
  *
  *   node_modules/.bin/node test/bench/heap-per-connection.ts [ws|socketio] [N]
+ *   (HEAP_SNAPSHOT_OUT=file also writes the second snapshot, for a closer look in DevTools)
  *
  * Prints the top constructors by retained-size growth per connection (self sizes; a "closure" row is a
  * function created per connection, "system / Context" the variables those closures capture).
  */
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { startGateway } from '../harness/gateway.ts';
@@ -92,7 +94,9 @@ try {
   const clients = await open(N, 0);
   await sleep(1000);
   await debug.call('HeapProfiler.collectGarbage');
-  const after = bySize(await debug.call('HeapProfiler.takeHeapSnapshot'));
+  const afterText = await debug.call('HeapProfiler.takeHeapSnapshot');
+  if (process.env['HEAP_SNAPSHOT_OUT']) writeFileSync(process.env['HEAP_SNAPSHOT_OUT'], afterText);
+  const after = bySize(afterText);
   debug.close();
   const rows = [...after].map(([key, a]) => {
     const b = before.get(key) ?? { size: 0, count: 0 };

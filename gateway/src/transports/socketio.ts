@@ -4,6 +4,7 @@
  * the same way in ws-json.ts.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Server, type Socket, type ServerOptions } from 'socket.io';
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -40,7 +41,7 @@ export function createSocketIoServer(
   config: GatewayConfig,
   deps: { logger: Logger; metrics: GatewayMetrics; accepting: () => boolean; serverOptions?: Partial<ServerOptions> },
 ): Server {
-  return new Server(httpServer, {
+  const io = new Server(httpServer, {
     path: '/socket.io/',
     transports: ['polling', 'websocket'],
     pingInterval: config.pingIntervalMs,
@@ -66,6 +67,26 @@ export function createSocketIoServer(
       : {}),
     ...deps.serverOptions,
   });
+  releaseUpgradeRequests(io);
+  return io;
+}
+
+/**
+ * engine.io wraps each upgrade in a WebSocketResponse (for engine-level middlewares, which we do not use) and
+ * ties it to the TCP socket with `socket.once('close', ...)`: that listener keeps the response, and through it the
+ * whole HTTP request (headers, raw headers, parser state: about 2 KB), alive for as long as the connection
+ * lasts. Take the listener off as soon as engine.io has added it.
+ */
+function releaseUpgradeRequests(io: Server): void {
+  const engine = io.engine as unknown as { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
+  const handleUpgrade = engine.handleUpgrade.bind(engine);
+  engine.handleUpgrade = (req, socket, head) => {
+    const before = socket.rawListeners('close');
+    handleUpgrade(req, socket, head);
+    for (const listener of socket.rawListeners('close')) {
+      if (!before.includes(listener)) socket.removeListener('close', listener as (...args: unknown[]) => void);
+    }
+  };
 }
 
 class ConnectionRefused extends Error {
@@ -161,15 +182,26 @@ export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayCon
   });
 }
 
-/** The token has done its job: it is not kept in memory for the connection's lifetime, wherever it came from. */
+/**
+ * The token has done its job: it is not kept in memory for the connection's lifetime, wherever it came from.
+ * The handshake gets fresh copies of the headers and query without it (deleting a property would turn those
+ * objects into slower, larger dictionaries), and engine.io lets go of the HTTP request, which would otherwise
+ * stay reachable, token included, for as long as the connection lives (socket.io's memory-usage advice).
+ */
 function forgetToken(socket: Socket): void {
   const { handshake } = socket;
-  delete handshake.headers.authorization;
-  if (typeof handshake.auth === 'object' && handshake.auth !== null) delete (handshake.auth as Record<string, unknown>)['token'];
+  const { authorization: _authorization, ...headers } = handshake.headers;
+  handshake.headers = headers;
+  if (typeof handshake.auth === 'object' && handshake.auth !== null && 'token' in handshake.auth) {
+    const { token: _token, ...auth } = handshake.auth as Record<string, unknown>;
+    handshake.auth = auth;
+  }
   if ('token' in handshake.query) {
-    delete handshake.query['token'];
+    const { token: _token, ...query } = handshake.query;
+    handshake.query = query;
     const url = new URL(handshake.url, 'http://gateway.invalid');
     url.searchParams.delete('token');
     handshake.url = `${url.pathname}${url.search}`;
   }
+  (socket.conn as unknown as { request: unknown }).request = null;
 }
