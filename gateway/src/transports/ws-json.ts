@@ -1,15 +1,9 @@
 /**
  * The plain JSON WebSocket transport (/ws, seed 000's protocol).
  *
- * A raw connection is a `RawSession`: a `ws` WebSocket plus the session's few fields, nothing else. It is
- * registered with socket.io's adapter the way a socket is (in `nsp.sockets`, its rooms in the adapter's
- * `rooms`/`sids`), so broadcasts, fleet-wide fan-out through the Redis Streams adapter, recovery offsets and
- * member counts treat both transports alike; but it carries none of a socket.io Socket's, Client's and
- * Engine.IO connection's state, which is what makes an idle /ws connection cheap (docs/reference/protocol.md).
- *
- * The adapter delivers a broadcast by calling `socket.client.writeToEngine(encodedPackets)` on each member.
- * Every member gets the same encoded string, so it is translated to a JSON frame and framed as a WebSocket
- * message once per broadcast, and the same bytes are written to every member's TCP socket.
+ * A raw connection is a `RawSession`: a `ws` WebSocket plus the session's few fields, registered with socket.io's
+ * adapter like a socket (adapter-session.ts). A broadcast is translated to a JSON frame and framed as a WebSocket
+ * message once, and the same bytes go to every member.
  *
  *   socket.io EVENT ["event", {...}, offset?] ->  the payload object, with `id` = the recovery offset
  *   an `error` notice with `close_code`      ->  that notice, then a close frame with the code
@@ -24,48 +18,16 @@ import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
-import { CLOSE_REASONS, CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
+import { CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
 import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protocol/client-messages.ts';
 import { errorReply } from '../protocol/server-messages.ts';
-import { closeCodeOf, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
+import { closeCodeOf, type AdmissionRequest, type Sessions } from '../session/session.ts';
+import { AdapterSession, everySession, ignoreError, register, writeFrame, type RoomAdapter, type SessionContext, type StoredSession } from './adapter-session.ts';
 import { HARD_FRAME_LIMIT_BYTES, originAllowed, requestIp } from './socketio.ts';
-
-/** A session kept for recovery (socket.io's adapter format, shared by both transports). */
-interface StoredSession {
-  sid: string;
-  pid: string;
-  rooms: string[];
-  data: SessionData;
-  missedPackets?: unknown[][];
-}
-
-/** The parts of socket.io's adapter (in-memory or Redis Streams) a raw session uses. */
-interface RoomAdapter {
-  readonly sids: Map<string, Set<string>>;
-  addAll(id: string, rooms: Set<string>): void;
-  del(id: string, room: string): void;
-  delAll(id: string): void;
-  persistSession(session: StoredSession): void;
-  restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
-}
-
-interface RawContext {
-  readonly adapter: RoomAdapter;
-  /** A session that ended deliberately may not be resumed: drop any copy the fleet keeps (redis-fleet.ts). */
-  readonly forgetSession: ((pid: string) => void) | undefined;
-  readonly sockets: Map<string, unknown>;
-  readonly sessions: Sessions;
-  readonly metrics: GatewayMetrics;
-  readonly maxMessageBytes: number;
-  readonly recovery: boolean;
-}
 
 /** ws's frame builder (public on the module, untyped in @types/ws); engine.io pre-frames broadcasts with it too. */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
-const EMPTY_ROOMS: ReadonlySet<string> = new Set();
-const SESSION = Symbol('rawSession');
 
 /** The JSON frame for a message: its payload object (or `{type, data}`), with `id` = its recovery offset. */
 export function jsonFrame(event: string, payload: unknown, offset: unknown): string {
@@ -108,111 +70,29 @@ export function translateEvent(encoded: string): Translated | undefined {
 }
 
 /** A base64url id like socket.io's (120 random bits). */
-function newId(): string {
+export function newId(): string {
   return randomBytes(15).toString('base64url');
 }
 
-export class RawSession implements ClientConnection {
-  readonly id: string;
-  /** Recovery session id (socket.io's `pid`), when recovery is on. */
-  readonly pid: string | undefined;
-  readonly data: SessionData;
-  readonly recovered: boolean;
-  readonly rateLimiter: MessageRateLimiter;
-  private readonly ws: WebSocket;
-  private readonly ctx: RawContext;
-  private readonly release: () => void;
-  private open = true;
-  private alive = true;
-
-  constructor(ws: WebSocket, ctx: RawContext, init: { id: string; pid: string | undefined; data: SessionData; recovered: boolean; release: () => void }) {
-    this.ws = ws;
-    this.ctx = ctx;
-    this.id = init.id;
-    this.pid = init.pid;
-    this.data = init.data;
-    this.recovered = init.recovered;
-    this.release = init.release;
-    this.rateLimiter = ctx.sessions.rateLimiter();
-    (ws as unknown as Record<symbol, RawSession>)[SESSION] = this;
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('close', onClose);
-    ws.on('error', onError);
-  }
-
-  get transport(): 'ws' {
-    return 'ws';
-  }
-
-  get sessionId(): string | undefined {
-    return this.pid;
-  }
-
-  get connected(): boolean {
-    return this.open;
-  }
-
-  get rooms(): ReadonlySet<string> {
-    return this.ctx.adapter.sids.get(this.id) ?? EMPTY_ROOMS;
-  }
-
-  /** The adapter writes broadcasts through `socket.client`; a raw session is its own client. */
-  get client(): this {
-    return this;
-  }
-
-  // What socket.io's adapters read or call on any member of nsp.sockets besides writeToEngine (fetchSockets,
-  // disconnectSockets, broadcasts with acks), built on demand: nothing per connection, and no token in it.
-  get handshake() {
-    return { headers: {}, time: '', address: this.data.ip, xdomain: false, secure: false, issued: this.data.connectedAt, url: '/ws', query: {}, auth: {} };
-  }
-
-  get acks(): Map<number, unknown> {
-    return new Map();
-  }
-
-  disconnect(): this {
-    this.closeWith(1000, 'Normal Closure');
-    return this;
-  }
-
-  join(rooms: readonly string[]): void {
-    if (this.open) this.ctx.adapter.addAll(this.id, new Set(rooms));
-  }
-
-  leave(room: string): void {
-    this.ctx.adapter.del(this.id, room);
-  }
+export class RawSession extends AdapterSession {
+  readonly transport = 'ws' as const;
+  protected readonly path = '/ws';
 
   send(event: string, payload: unknown, offset?: string): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(jsonFrame(event, payload, offset));
   }
 
-  /** Called by the adapter for every broadcast that reaches this session, with socket.io's encoding of it. */
   writeToEngine(encodedPackets: readonly (string | Buffer)[]): void {
     const encoded = encodedPackets[0];
     if (!this.open || typeof encoded !== 'string') return;
     const translated = translateEvent(encoded);
     if (!translated) return;
-    if (this.ws.readyState === WebSocket.OPEN) {
-      // The same pre-framed bytes for every member (what socket.io does for its own websocket clients).
-      (this.ws as unknown as { _sender: { sendFrame(list: Buffer[]): void } })._sender.sendFrame([translated.frame]);
-    }
-    // The notice is on the wire; close after the broadcast's loop, not inside it.
-    const code = translated.closeCode;
-    if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
+    // The same pre-framed bytes for every member (what socket.io does for its own websocket clients).
+    if (this.ws.readyState === WebSocket.OPEN) writeFrame(this.ws, [translated.frame]);
+    this.closeAfter(translated.closeCode);
   }
 
-  /** To this session only, now, a message it missed (recovery): a closing notice among them closes it after. */
-  replay(packet: unknown[]): void {
-    const [event, payload, offset] = packet as [string, unknown, unknown];
-    this.send(event, payload, typeof offset === 'string' ? offset : undefined);
-    const code = closeCodeOf(event, payload);
-    if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
-  }
-
-  /** Protocol-level keep-alive on one timer for all raw sessions: a peer that missed the previous ping is dropped. */
+  /** Protocol-level keep-alive: a peer that did not answer the previous ping is dropped. */
   heartbeat(): void {
     if (!this.open) return;
     if (!this.alive) {
@@ -224,52 +104,16 @@ export class RawSession implements ClientConnection {
     this.ws.ping();
   }
 
-  /** Server-side close. Only a restart (1012, draining) leaves the session resumable; the others end it. */
+  /** Only a restart (1012, draining) leaves the session resumable; the others end it. */
   closeWith(code: number, reason: string): void {
     if (!this.open) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
     this.closed('forced close', code === CloseCode.serviceRestart);
   }
 
-  /** The client resumed this session on a new connection before this one was noticed dead. */
-  superseded(): void {
-    if (!this.open) return;
-    this.ws.terminate();
-    this.closed('forced close', false);
-  }
-
-  /** socket.io's Server.close() calls this on every member of `nsp.sockets`. */
-  _onclose(reason: string): void {
-    if (!this.open) return;
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1001, 'Going Away');
-    this.closed(reason, true);
-  }
-
-  /**
-   * Every way a session ends comes here once: presence, recovery, rooms, counts, limits. `resumable`: the
-   * connection was lost or the replica restarts (the client may resume within the window), rather than ended
-   * on purpose by the client (a normal close) or by the server (4001, 4004, 4008...).
-   */
-  closed(reason: string, resumable: boolean): void {
-    if (!this.open) return;
-    const { ctx } = this;
-    ctx.sessions.closing(this);
-    if (ctx.recovery && this.pid) {
-      if (resumable) ctx.adapter.persistSession({ sid: this.id, pid: this.pid, rooms: [...this.rooms], data: this.data });
-      else ctx.forgetSession?.(this.pid);
-    }
-    this.open = false;
-    // A session resumed on a new connection has taken this id over: leave its registration alone.
-    if (ctx.sockets.get(this.id) === this) {
-      ctx.sockets.delete(this.id);
-      ctx.adapter.delAll(this.id);
-    }
-    ctx.sessions.closed(this, reason);
-    this.release();
-  }
-
-  onPong(): void {
-    this.alive = true;
+  /** A client that says goodbye (1000) ends its session; anything else is a lost connection it may resume. */
+  override onClose(code: number): void {
+    this.closed('transport close', code !== 1000);
   }
 
   onFrame(data: Buffer, isBinary: boolean): void {
@@ -310,26 +154,6 @@ export class RawSession implements ClientConnection {
   }
 }
 
-// ws listeners shared by every session (`this` is the WebSocket): no closures per connection.
-function sessionOf(ws: WebSocket): RawSession {
-  return (ws as unknown as Record<symbol, RawSession>)[SESSION]!;
-}
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  sessionOf(this).onFrame(data, isBinary);
-}
-function onPong(this: WebSocket): void {
-  sessionOf(this).onPong();
-}
-function onClose(this: WebSocket, code: number): void {
-  // A client that says goodbye (1000) ends its session; anything else is a lost connection it may resume.
-  sessionOf(this).closed('transport close', code !== 1000);
-}
-function onError(this: WebSocket): void {
-  sessionOf(this).closed('transport error', true);
-}
-/** For sockets that get no session (refused): ws emits protocol errors on them too. */
-function ignoreError(): void {}
-
 /**
  * Serves /ws upgrades: origin, authentication, limits and (with session_id and last_event_id) recovery are all
  * settled before the upgrade completes, so a session exists only once it is admitted; a refusal is a close
@@ -351,7 +175,7 @@ export function serveRawWebSockets(
   },
 ): void {
   const nsp = io.of('/');
-  const ctx: RawContext = {
+  const ctx: SessionContext = {
     adapter: nsp.adapter as unknown as RoomAdapter,
     forgetSession: deps.forgetSession,
     sockets: nsp.sockets as unknown as Map<string, unknown>,
@@ -363,10 +187,7 @@ export function serveRawWebSockets(
   // skipUTF8Validation: frames are checked in onFrame and invalid UTF-8 gets an error reply, where ws would close
   // the connection (1007). clientTracking off: nsp.sockets is the one registry of sessions.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
-  const heartbeat = setInterval(() => {
-    for (const socket of ctx.sockets.values()) if (socket instanceof RawSession) socket.heartbeat();
-  }, config.pingIntervalMs + config.pingTimeoutMs);
-  heartbeat.unref();
+  everySession(ctx, RawSession, config.pingIntervalMs + config.pingTimeoutMs, (session) => session.heartbeat());
 
   const upgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refuse = (status: number, text: string) => {
@@ -431,10 +252,7 @@ export function serveRawWebSockets(
         recovered: restored !== null,
         release: admission.release,
       });
-      const previous = ctx.sockets.get(session.id);
-      if (previous instanceof RawSession) previous.superseded();
-      ctx.sockets.set(session.id, session);
-      ctx.adapter.addAll(session.id, new Set([session.id, ...(restored?.rooms ?? [])]));
+      register(ctx, session, restored?.rooms ?? []);
       // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
       for (const packet of restored?.missedPackets ?? []) session.replay(packet);
       sessions.opened(session, resumeRequested);

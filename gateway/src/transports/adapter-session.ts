@@ -1,0 +1,253 @@
+/**
+ * A connection served on a bare `ws` WebSocket and registered with socket.io's adapter the way a socket is: in
+ * `nsp.sockets`, its rooms in the adapter's `rooms`/`sids`. Broadcasts, fleet-wide fan-out through the Redis
+ * Streams adapter, recovery offsets and member counts treat it like any socket, but it carries none of a
+ * socket.io Socket's, Client's and Engine.IO connection's state: that is what makes an idle connection cheap.
+ *
+ * Two transports build on it: /ws with seed 000's JSON frames (ws-json.ts) and socket.io clients that open with
+ * a WebSocket (socketio-ws.ts). They differ in framing, in the handshake and in the keep-alive; the rest (the
+ * registration, how a session ends and what recovery keeps of it) is here, once.
+ *
+ * The adapter delivers a broadcast by calling `socket.client.writeToEngine(encodedPackets, options)` on each
+ * member with the same encoding, so each transport frames a broadcast once and writes the same bytes to every
+ * member's TCP socket.
+ */
+import type { WebSocket } from 'ws';
+import type { GatewayMetrics } from '../metrics/metrics.ts';
+import { CLOSE_REASONS, type CloseCodeValue } from '../protocol/codes.ts';
+import { closeCodeOf, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
+import type { MessageRateLimiter } from '../limits/rate-limit.ts';
+
+/** A session kept for recovery (socket.io's adapter format, shared by every transport). */
+export interface StoredSession {
+  sid: string;
+  pid: string;
+  rooms: string[];
+  data: SessionData;
+  missedPackets?: unknown[][];
+}
+
+/** The parts of socket.io's adapter (in-memory or Redis Streams) a session on a bare WebSocket uses. */
+export interface RoomAdapter {
+  readonly sids: Map<string, Set<string>>;
+  addAll(id: string, rooms: Set<string>): void;
+  del(id: string, room: string): void;
+  delAll(id: string): void;
+  persistSession(session: StoredSession): void;
+  restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
+}
+
+export interface SessionContext {
+  readonly adapter: RoomAdapter;
+  /** A session that ended deliberately may not be resumed: drop any copy the fleet keeps (redis-fleet.ts). */
+  readonly forgetSession: ((pid: string) => void) | undefined;
+  readonly sockets: Map<string, unknown>;
+  readonly sessions: Sessions;
+  readonly metrics: GatewayMetrics;
+  readonly maxMessageBytes: number;
+  readonly recovery: boolean;
+}
+
+/** What the ws listeners call: a session, or (socket.io) the connection before its CONNECT packet. */
+export interface FrameHandler {
+  onFrame(data: Buffer, isBinary: boolean): void;
+  onPong(): void;
+  onClose(code: number): void;
+  onError(): void;
+}
+
+const HANDLER = Symbol('frameHandler');
+const EMPTY_ROOMS: ReadonlySet<string> = new Set();
+
+// ws listeners shared by every connection (`this` is the WebSocket): no closures per connection.
+function handlerOf(ws: WebSocket): FrameHandler {
+  return (ws as unknown as Record<symbol, FrameHandler>)[HANDLER]!;
+}
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  handlerOf(this).onFrame(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  handlerOf(this).onPong();
+}
+function onClose(this: WebSocket, code: number): void {
+  handlerOf(this).onClose(code);
+}
+function onError(this: WebSocket): void {
+  handlerOf(this).onError();
+}
+
+/** Routes the WebSocket's events to `handler` (the first call adds the listeners, later ones switch handlers). */
+export function handleFrames(ws: WebSocket, handler: FrameHandler): void {
+  const slots = ws as unknown as Record<symbol, FrameHandler>;
+  const first = slots[HANDLER] === undefined;
+  slots[HANDLER] = handler;
+  if (!first) return;
+  ws.on('message', onMessage);
+  ws.on('pong', onPong);
+  ws.on('close', onClose);
+  ws.on('error', onError);
+}
+
+/** For sockets that get no session (refused): ws emits protocol errors on them too. */
+export function ignoreError(): void {}
+
+/** ws's frame writer: writes pre-framed bytes (header and payload) as they are. */
+export function writeFrame(ws: WebSocket, frame: readonly Buffer[]): void {
+  (ws as unknown as { _sender: { sendFrame(list: readonly Buffer[]): void } })._sender.sendFrame(frame);
+}
+
+export abstract class AdapterSession implements ClientConnection, FrameHandler {
+  abstract readonly transport: TransportName;
+  readonly id: string;
+  /** Recovery session id (socket.io's `pid`), when recovery is on. */
+  readonly pid: string | undefined;
+  readonly data: SessionData;
+  readonly recovered: boolean;
+  readonly rateLimiter: MessageRateLimiter;
+  protected readonly ws: WebSocket;
+  protected readonly ctx: SessionContext;
+  private readonly release: () => void;
+  protected open = true;
+  /** Heard from since the last keep-alive check. */
+  protected alive = true;
+
+  constructor(ws: WebSocket, ctx: SessionContext, init: { id: string; pid: string | undefined; data: SessionData; recovered: boolean; release: () => void }) {
+    this.ws = ws;
+    this.ctx = ctx;
+    this.id = init.id;
+    this.pid = init.pid;
+    this.data = init.data;
+    this.recovered = init.recovered;
+    this.release = init.release;
+    this.rateLimiter = ctx.sessions.rateLimiter();
+    handleFrames(ws, this);
+  }
+
+  /** The path the client connected on (what fetchSockets reports as the handshake's url). */
+  protected abstract readonly path: string;
+  abstract send(event: string, payload: unknown, offset?: string): void;
+  /** Called by the adapter for every broadcast that reaches this session. */
+  abstract writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void;
+  abstract onFrame(data: Buffer, isBinary: boolean): void;
+  /** Server-side close, with the close code a notice asked for. */
+  abstract closeWith(code: number, reason: string): void;
+  /** One keep-alive check, from a timer shared by all sessions of the transport. */
+  abstract heartbeat(): void;
+
+  get sessionId(): string | undefined {
+    return this.pid;
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.ctx.adapter.sids.get(this.id) ?? EMPTY_ROOMS;
+  }
+
+  /** The adapter writes broadcasts through `socket.client`; the session is its own client. */
+  get client(): this {
+    return this;
+  }
+
+  // What socket.io's adapters read or call on any member of nsp.sockets besides writeToEngine (fetchSockets,
+  // disconnectSockets, broadcasts with acks), built on demand: nothing per connection, and no token in it.
+  get handshake() {
+    return { headers: {}, time: '', address: this.data.ip, xdomain: false, secure: false, issued: this.data.connectedAt, url: this.path, query: {}, auth: {} };
+  }
+
+  get acks(): Map<number, unknown> {
+    return new Map();
+  }
+
+  disconnect(): this {
+    this.closeWith(1000, 'Normal Closure');
+    return this;
+  }
+
+  join(rooms: readonly string[]): void {
+    if (this.open) this.ctx.adapter.addAll(this.id, new Set(rooms));
+  }
+
+  leave(room: string): void {
+    this.ctx.adapter.del(this.id, room);
+  }
+
+  /** To this session only, now, a message it missed (recovery): a closing notice among them closes it after. */
+  replay(packet: unknown[]): void {
+    const [event, payload, offset] = packet as [string, unknown, unknown];
+    this.send(event, payload, typeof offset === 'string' ? offset : undefined);
+    this.closeAfter(closeCodeOf(event, payload));
+  }
+
+  /** A notice that ends the connection is on the wire: close after the current broadcast's loop, not inside it. */
+  protected closeAfter(code: CloseCodeValue | undefined): void {
+    if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
+  }
+
+  /** The client resumed this session on a new connection before this one was noticed dead. */
+  superseded(): void {
+    if (!this.open) return;
+    this.ws.terminate();
+    this.closed('forced close', false);
+  }
+
+  /** socket.io's Server.close() calls this on every member of `nsp.sockets`. */
+  _onclose(reason: string): void {
+    if (!this.open) return;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.close(1001, 'Going Away');
+    this.closed(reason, true);
+  }
+
+  /**
+   * Every way a session ends comes here once: presence, recovery, rooms, counts, limits. `resumable`: the
+   * connection was lost or the replica restarts (the client may resume within the window), rather than ended
+   * on purpose by the client or by the server (4001, 4004, 4008...).
+   */
+  closed(reason: string, resumable: boolean): void {
+    if (!this.open) return;
+    const { ctx } = this;
+    ctx.sessions.closing(this);
+    if (ctx.recovery && this.pid) {
+      if (resumable) ctx.adapter.persistSession({ sid: this.id, pid: this.pid, rooms: [...this.rooms], data: this.data });
+      else ctx.forgetSession?.(this.pid);
+    }
+    this.open = false;
+    // A session resumed on a new connection has taken this id over: leave its registration alone.
+    if (ctx.sockets.get(this.id) === this) {
+      ctx.sockets.delete(this.id);
+      ctx.adapter.delAll(this.id);
+    }
+    ctx.sessions.closed(this, reason);
+    this.release();
+  }
+
+  onPong(): void {
+    this.alive = true;
+  }
+
+  onClose(_code: number): void {
+    this.closed('transport close', true);
+  }
+
+  onError(): void {
+    this.closed('transport error', true);
+  }
+}
+
+/** Makes `session` the live holder of its id (a resumed id may still be held by a connection not yet seen dead). */
+export function register(ctx: SessionContext, session: AdapterSession, restoredRooms: readonly string[]): void {
+  const previous = ctx.sockets.get(session.id);
+  if (previous instanceof AdapterSession) previous.superseded();
+  ctx.sockets.set(session.id, session);
+  ctx.adapter.addAll(session.id, new Set([session.id, ...restoredRooms]));
+}
+
+/** Runs `tick` on every live session of one kind, on one timer for all of them. */
+export function everySession<T extends AdapterSession>(ctx: SessionContext, kind: abstract new (...args: never[]) => T, periodMs: number, tick: (session: T) => void): void {
+  const timer = setInterval(() => {
+    for (const socket of ctx.sockets.values()) if (socket instanceof kind) tick(socket);
+  }, periodMs);
+  timer.unref();
+}
