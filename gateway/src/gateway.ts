@@ -24,6 +24,7 @@ import { roomTypeOf } from './rooms/names.ts';
 import { closeConnection, createSessions } from './session/session.ts';
 import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
 import { serveRawWebSockets } from './transports/ws-json.ts';
+import { serveSocketIoWebSockets } from './transports/socketio-ws.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -116,6 +117,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     ...(deps.fleet ? { recoveryOffset: deps.fleet.latestOffset } : {}),
   });
   serveSocketIo(io, sessions, config);
+  serveSocketIoWebSockets(io, sessions, config, {
+    logger,
+    metrics,
+    accepting,
+    ...(deps.fleet ? { resumed: deps.fleet.resumed, forgetSession: deps.fleet.forgetSession } : {}),
+  });
   serveRawWebSockets(http, io, sessions, config, {
     logger,
     metrics,

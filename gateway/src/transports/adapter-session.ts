@@ -12,11 +12,18 @@
  * member with the same encoding, so each transport frames a broadcast once and writes the same bytes to every
  * member's TCP socket.
  */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Server } from 'socket.io';
 import type { WebSocket } from 'ws';
+import type { GatewayConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CLOSE_REASONS, type CloseCodeValue } from '../protocol/codes.ts';
-import { closeCodeOf, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
+import { closeCodeOf, type Admission, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
+import { originAllowed, requestIp } from './socketio.ts';
 
 /** A session kept for recovery (socket.io's adapter format, shared by every transport). */
 export interface StoredSession {
@@ -35,6 +42,17 @@ export interface RoomAdapter {
   delAll(id: string): void;
   persistSession(session: StoredSession): void;
   restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
+}
+
+/** What a transport on a bare WebSocket needs from the gateway besides the sessions. */
+export interface WebSocketTransportDeps {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly accepting: () => boolean;
+  /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
+  readonly resumed?: (sid: string) => void;
+  /** Drops the fleet's copy of a session that ended on purpose. */
+  readonly forgetSession?: (pid: string) => void;
 }
 
 export interface SessionContext {
@@ -88,6 +106,11 @@ export function handleFrames(ws: WebSocket, handler: FrameHandler): void {
   ws.on('error', onError);
 }
 
+/** A base64url id like socket.io's (120 random bits): session ids and recovery ids. */
+export function newId(): string {
+  return randomBytes(15).toString('base64url');
+}
+
 /** For sockets that get no session (refused): ws emits protocol errors on them too. */
 export function ignoreError(): void {}
 
@@ -131,8 +154,8 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   abstract onFrame(data: Buffer, isBinary: boolean): void;
   /** Server-side close, with the close code a notice asked for. */
   abstract closeWith(code: number, reason: string): void;
-  /** One keep-alive check, from a timer shared by all sessions of the transport. */
-  abstract heartbeat(): void;
+  /** The transport's keep-alive probe; the client's answer calls onPong. */
+  protected abstract ping(): void;
 
   get sessionId(): string | undefined {
     return this.pid;
@@ -223,6 +246,18 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
     this.release();
   }
 
+  /** One keep-alive check, from a timer shared by all sessions of the transport: silent since the last one, dropped. */
+  heartbeat(): void {
+    if (!this.open) return;
+    if (!this.alive) {
+      this.ws.terminate();
+      this.closed('ping timeout', true);
+      return;
+    }
+    this.alive = false;
+    this.ping();
+  }
+
   onPong(): void {
     this.alive = true;
   }
@@ -250,4 +285,69 @@ export function everySession<T extends AdapterSession>(ctx: SessionContext, kind
     for (const socket of ctx.sockets.values()) if (socket instanceof kind) tick(socket);
   }, periodMs);
   timer.unref();
+}
+
+export function sessionContext(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): SessionContext {
+  const nsp = io.of('/');
+  return {
+    adapter: nsp.adapter as unknown as RoomAdapter,
+    forgetSession: deps.forgetSession,
+    sockets: nsp.sockets as unknown as Map<string, unknown>,
+    sessions,
+    metrics: deps.metrics,
+    maxMessageBytes: config.limits.maxMessageBytes,
+    recovery: config.recoveryWindowSeconds > 0,
+  };
+}
+
+/**
+ * The checks before a WebSocket handshake: the replica accepts connections, and the Origin is allowed. Answers
+ * the refusals with their HTTP status; the client's address when the upgrade may go on.
+ */
+export function upgradeAllowed(request: IncomingMessage, socket: Duplex, config: GatewayConfig, deps: WebSocketTransportDeps, transport: TransportName): string | undefined {
+  const refuse = (status: number, text: string) => {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
+  const ip = requestIp(config, request.headers, request.socket.remoteAddress);
+  if (!deps.accepting()) return void refuse(503, 'Service Unavailable');
+  if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
+    deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
+    deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip, transport }, 'origin not allowed');
+    return void refuse(403, 'Forbidden');
+  }
+  return ip;
+}
+
+/**
+ * Admission, and the session to resume when the client asked for one: only the identity that owned it may take
+ * it over (else the admission becomes that refusal).
+ */
+export async function admitAndRestore(ctx: SessionContext, request: AdmissionRequest, resume: { pid: string; offset: string } | undefined): Promise<{ admission: Admission; restored: StoredSession | null }> {
+  let admission = await ctx.sessions.admit(request);
+  let restored: StoredSession | null = null;
+  if (admission.ok && resume && ctx.recovery) {
+    restored = await Promise.resolve(ctx.adapter.restoreSession(resume.pid, resume.offset)).catch(() => null);
+    const refusal = restored ? ctx.sessions.checkRecovered(restored.data, admission.identity, request) : undefined;
+    if (refusal) {
+      admission.release();
+      admission = refusal;
+    }
+  }
+  return { admission, restored };
+}
+
+/** A restored session that no connection took (the client left meanwhile): it stays resumable elsewhere. */
+export function keepResumable(ctx: SessionContext, restored: StoredSession): void {
+  ctx.adapter.persistSession({ sid: restored.sid, pid: restored.pid, rooms: restored.rooms, data: restored.data });
+}
+
+/** A new session for an admitted connection, or the restored one it resumes. */
+export function sessionInit(ctx: SessionContext, identity: SessionData['identity'], ip: string, restored: StoredSession | null, release: () => void) {
+  return {
+    id: restored?.sid ?? newId(),
+    pid: ctx.recovery ? (restored?.pid ?? newId()) : undefined,
+    data: { identity, ip, connectedAt: restored?.data.connectedAt ?? Date.now() },
+    recovered: restored !== null,
+    release,
+  };
 }

@@ -9,7 +9,6 @@
  *   an `error` notice with `close_code`      ->  that notice, then a close frame with the code
  *   a refused handshake                      ->  close frame with its code (4001, 4003, 4029)
  */
-import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,14 +16,15 @@ import type { Server } from 'socket.io';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
-import type { Logger } from '../log.ts';
-import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
 import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protocol/client-messages.ts';
 import { errorReply } from '../protocol/server-messages.ts';
 import { closeCodeOf, type AdmissionRequest, type Sessions } from '../session/session.ts';
-import { AdapterSession, everySession, ignoreError, register, writeFrame, type RoomAdapter, type SessionContext, type StoredSession } from './adapter-session.ts';
-import { HARD_FRAME_LIMIT_BYTES, originAllowed, requestIp } from './socketio.ts';
+import {
+  AdapterSession, admitAndRestore, everySession, ignoreError, keepResumable, register, sessionContext, sessionInit, upgradeAllowed,
+  writeFrame, type WebSocketTransportDeps,
+} from './adapter-session.ts';
+import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
 
 /** ws's frame builder (public on the module, untyped in @types/ws); engine.io pre-frames broadcasts with it too. */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
@@ -69,11 +69,6 @@ export function translateEvent(encoded: string): Translated | undefined {
   return translated;
 }
 
-/** A base64url id like socket.io's (120 random bits). */
-export function newId(): string {
-  return randomBytes(15).toString('base64url');
-}
-
 export class RawSession extends AdapterSession {
   readonly transport = 'ws' as const;
   protected readonly path = '/ws';
@@ -92,15 +87,8 @@ export class RawSession extends AdapterSession {
     this.closeAfter(translated.closeCode);
   }
 
-  /** Protocol-level keep-alive: a peer that did not answer the previous ping is dropped. */
-  heartbeat(): void {
-    if (!this.open) return;
-    if (!this.alive) {
-      this.ws.terminate();
-      this.closed('ping timeout', true);
-      return;
-    }
-    this.alive = false;
+  /** A WebSocket ping: every client library answers it by itself. */
+  protected ping(): void {
     this.ws.ping();
   }
 
@@ -159,78 +147,35 @@ export class RawSession extends AdapterSession {
  * settled before the upgrade completes, so a session exists only once it is admitted; a refusal is a close
  * frame with its code right after the upgrade (what seed 000's clients expect).
  */
-export function serveRawWebSockets(
-  httpServer: HttpServer,
-  io: Server,
-  sessions: Sessions,
-  config: GatewayConfig,
-  deps: {
-    logger: Logger;
-    metrics: GatewayMetrics;
-    accepting: () => boolean;
-    /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
-    resumed?: (sid: string) => void;
-    /** Drops the fleet's copy of a session that ended on purpose. */
-    forgetSession?: (pid: string) => void;
-  },
-): void {
-  const nsp = io.of('/');
-  const ctx: SessionContext = {
-    adapter: nsp.adapter as unknown as RoomAdapter,
-    forgetSession: deps.forgetSession,
-    sockets: nsp.sockets as unknown as Map<string, unknown>,
-    sessions,
-    metrics: deps.metrics,
-    maxMessageBytes: config.limits.maxMessageBytes,
-    recovery: config.recoveryWindowSeconds > 0,
-  };
+export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): void {
+  const ctx = sessionContext(io, sessions, config, deps);
   // skipUTF8Validation: frames are checked in onFrame and invalid UTF-8 gets an error reply, where ws would close
   // the connection (1007). clientTracking off: nsp.sockets is the one registry of sessions.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   everySession(ctx, RawSession, config.pingIntervalMs + config.pingTimeoutMs, (session) => session.heartbeat());
 
   const upgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
-    const ip = requestIp(config, request.headers, request.socket.remoteAddress);
-    if (!deps.accepting()) return refuse(503, 'Service Unavailable');
-    if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
-      deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
-      deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip, transport: 'ws' }, 'origin not allowed');
-      return refuse(403, 'Forbidden');
-    }
+    const ip = upgradeAllowed(request, socket, config, deps, 'ws');
+    if (ip === undefined) return;
     const url = request.url ?? '/';
     const admissionRequest: AdmissionRequest = { headers: request.headers, url, handshakeAuth: undefined, ip, transport: 'ws' };
     const query = new URL(url, 'http://gateway.invalid').searchParams;
     const resumePid = query.get('session_id');
     const resumeOffset = query.get('last_event_id');
     const resumeRequested = Boolean(resumePid && resumeOffset);
-
-    let admission = await sessions.admit(admissionRequest);
-    let restored: StoredSession | null = null;
-    if (admission.ok && resumeRequested && ctx.recovery) {
-      restored = await Promise.resolve(ctx.adapter.restoreSession(resumePid!, resumeOffset!)).catch(() => null);
-      const refusal = restored ? sessions.checkRecovered(restored.data, admission.identity, admissionRequest) : undefined;
-      if (refusal) {
-        admission.release();
-        admission = refusal;
-      }
-    }
+    const { admission, restored } = await admitAndRestore(ctx, admissionRequest, resumeRequested ? { pid: resumePid!, offset: resumeOffset! } : undefined);
     const done = () => {
       if (restored) deps.resumed?.(restored.sid);
     };
     /** No session comes of this attempt: free its slot, and keep a restored session resumable elsewhere. */
     const abandon = () => {
       if (admission.ok) admission.release();
-      if (restored && admission.ok) {
-        ctx.adapter.persistSession({ sid: restored.sid, pid: restored.pid, rooms: restored.rooms, data: restored.data });
-      }
+      if (restored && admission.ok) keepResumable(ctx, restored);
       done();
     };
     // The client may have gone, or the replica started draining, while the token was being checked.
     if (socket.destroyed || !deps.accepting()) {
-      if (!socket.destroyed) refuse(503, 'Service Unavailable');
+      if (!socket.destroyed) socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return abandon();
     }
     let handed = false;
@@ -245,13 +190,7 @@ export function serveRawWebSockets(
         ws.on('error', ignoreError);
         return abandon();
       }
-      const session = new RawSession(ws, ctx, {
-        id: restored?.sid ?? newId(),
-        pid: ctx.recovery ? (restored?.pid ?? newId()) : undefined,
-        data: { identity: admission.identity, ip, connectedAt: restored?.data.connectedAt ?? Date.now() },
-        recovered: restored !== null,
-        release: admission.release,
-      });
+      const session = new RawSession(ws, ctx, sessionInit(ctx, admission.identity, ip, restored, admission.release));
       register(ctx, session, restored?.rooms ?? []);
       // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
       for (const packet of restored?.missedPackets ?? []) session.replay(packet);

@@ -1,8 +1,9 @@
 /**
- * What an open connection keeps alive. The HTTP request that opened a socket.io connection (headers, raw headers,
- * the token among them) must be collectable once the session is established: engine.io holds it twice for the
- * connection's lifetime (Socket.request, and a 'close' listener of its upgrade response), which the gateway
- * undoes. In-process, so the test can see the garbage collector's verdict through a WeakRef.
+ * What an open connection keeps alive. The HTTP requests that opened a socket.io connection (headers, raw headers,
+ * the token among them) must be collectable once the session is established. A client that opens with a
+ * WebSocket is served without engine.io (socketio-ws.ts); for one that starts with polling, engine.io holds the
+ * requests for the connection's lifetime (Socket.request, and a 'close' listener of its upgrade response), which
+ * the gateway undoes. In-process, so the test can see the garbage collector's verdict through a WeakRef.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,11 +35,13 @@ async function collected(ref: WeakRef<object>): Promise<boolean> {
 describe('memory held by an open connection', () => {
   let assembled: Assembled;
   let port: number;
-  const upgrades: WeakRef<IncomingMessage>[] = [];
+  const requests: { url: string; ref: WeakRef<IncomingMessage> }[] = [];
   before(async () => {
     port = await freePort();
     assembled = buildGateway(parseConfig({ JWT_SECRET_KEY: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), createLogger('silent'));
-    assembled.gateway.http.prependListener('upgrade', (req: IncomingMessage) => upgrades.push(new WeakRef(req)));
+    const track = (req: IncomingMessage) => void requests.push({ url: req.url ?? '', ref: new WeakRef(req) });
+    assembled.gateway.http.prependListener('upgrade', track);
+    assembled.gateway.http.prependListener('request', track);
     await assembled.gateway.listen();
   });
   after(async () => {
@@ -46,27 +49,54 @@ describe('memory held by an open connection', () => {
     for (const resource of assembled.resources) await resource.close();
   });
 
-  it('lets the upgrade request of a socket.io websocket connection go, and the connection still works', async () => {
+  const open = async (transports: ('polling' | 'websocket')[]) => {
     const client: ClientSocket = ioClient(`http://127.0.0.1:${port}`, {
-      transports: ['websocket'],
+      transports,
       query: { tenant_id: 'acme' },
       auth: { token: await hsToken({ sub: 'alice', tenant: 'acme' }) },
       reconnection: false,
     });
+    const welcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      client.once('connected', resolve);
+      client.once('connect_error', reject);
+    });
+    assert.equal((welcome['user'] as Record<string, unknown>)['user_id'], 'alice');
+    return client;
+  };
+
+  /** Nothing the session needs went with the requests, and nothing of the token stayed. */
+  const stillWorks = async (client: ClientSocket) => {
+    const pong = await client.timeout(5000).emitWithAck('ping', {});
+    assert.equal((pong as Record<string, unknown>)['type'], 'pong');
+    const sockets = await assembled.gateway.io.fetchSockets();
+    assert.equal(sockets.length, 1);
+    assert.equal(sockets[0]!.handshake.headers.authorization, undefined);
+    assert.equal((sockets[0]!.handshake.auth as Record<string, unknown>)['token'], undefined);
+  };
+
+  it('keeps no request of a socket.io client that opens with a WebSocket', async () => {
+    requests.length = 0;
+    const client = await open(['websocket']);
     try {
-      const welcome = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        client.once('connected', resolve);
-        client.once('connect_error', reject);
-      });
-      assert.equal((welcome['user'] as Record<string, unknown>)['user_id'], 'alice');
-      assert.equal(upgrades.length, 1);
-      assert.equal(await collected(upgrades[0]!), true, 'the upgrade request is still reachable');
-      // Nothing the session needs went with it.
-      const pong = await client.timeout(5000).emitWithAck('ping', {});
-      assert.equal((pong as Record<string, unknown>)['type'], 'pong');
-      const [server] = await assembled.gateway.io.fetchSockets();
-      assert.equal(server?.handshake.headers.authorization, undefined);
-      assert.equal(server?.handshake.query['tenant_id'], 'acme');
+      assert.equal(requests.length, 1);
+      assert.equal(await collected(requests[0]!.ref), true, 'the upgrade request is still reachable');
+      await stillWorks(client);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('lets the first polling request and the upgrade request of a polling client go once it is on the WebSocket', async () => {
+    requests.length = 0;
+    const client = await open(['polling', 'websocket']);
+    try {
+      await new Promise<void>((resolve) => (client.io.engine.transport.name === 'websocket' ? resolve() : client.io.engine.once('upgrade', () => resolve())));
+      const first = requests.find((r) => r.url.includes('transport=polling') && !r.url.includes('sid='));
+      const upgrade = requests.find((r) => r.url.includes('transport=websocket'));
+      assert.ok(first && upgrade, requests.map((r) => r.url).join('\n'));
+      assert.equal(await collected(first.ref), true, 'the first polling request is still reachable');
+      assert.equal(await collected(upgrade.ref), true, 'the upgrade request is still reachable');
+      await stillWorks(client);
     } finally {
       client.close();
     }

@@ -1,0 +1,327 @@
+/**
+ * socket.io clients that open with a WebSocket (`transports: ['websocket']`, what mobile and server clients
+ * use), served on a bare `ws` WebSocket without engine.io's and socket.io's per-connection objects: an idle
+ * connection costs what a /ws one costs (adapter-session.ts). Clients that start with HTTP long-polling, and the
+ * upgrades from it, stay with engine.io (socketio.ts); both kinds are the same to the session, the adapter and
+ * the fleet.
+ *
+ * The wire protocol is what socket.io 4 speaks over a WebSocket (Engine.IO v4, socket.io v5), on the main
+ * namespace, text only:
+ *
+ *   server: 0{"sid","upgrades":[],"pingInterval","pingTimeout","maxPayload"}   Engine.IO open
+ *   client: 40{auth}            CONNECT with the auth object (token; pid and offset when it recovers)
+ *   server: 40{"sid","pid"}     connected (missed events follow when recovered), or 44{"message","data"} refused
+ *   both:   42[event, payload, offset?], 42<id>[...] with an ack, 43<id>[reply]
+ *   server: 2 every pingInterval; client: 3 (pong) or it is dropped ("ping timeout")
+ *   either: 41 ends the session (server: after a closing notice, or disconnectSockets)
+ *
+ * A client that sends what socket.io's own decoder refuses (binary attachments, packets that do not parse, a
+ * ping) is dropped with "parse error", as socket.io drops it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Server } from 'socket.io';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { GatewayConfig } from '../config.ts';
+import { CloseCode } from '../protocol/codes.ts';
+import { closeCodeOf, type AdmissionRequest, type Sessions } from '../session/session.ts';
+import {
+  AdapterSession, admitAndRestore, everySession, handleFrames, ignoreError, keepResumable, newId, register, sessionContext, sessionInit,
+  upgradeAllowed, writeFrame, type FrameHandler, type WebSocketTransportDeps,
+} from './adapter-session.ts';
+import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
+
+/** A socket.io packet as the client sent it (socket.io-parser's format, text packets only). */
+export interface SioPacket {
+  readonly type: number;
+  readonly nsp: string;
+  readonly id?: number;
+  readonly data?: unknown;
+}
+
+const CONNECT = 0;
+const DISCONNECT = 1;
+const EVENT = 2;
+const ACK = 3;
+/** CONNECT packets refused on one connection before it is dropped. */
+const MAX_CONNECT_ATTEMPTS = 3;
+/** Event names socket.io keeps for itself: its decoder refuses them from a client. */
+const RESERVED_EVENTS = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+
+/**
+ * Decodes a socket.io packet (the part after the Engine.IO "4"), as socket.io-parser does for text: type,
+ * optional namespace ("/name,"), optional ack id, optional JSON. undefined when socket.io would refuse it.
+ */
+export function parseSioPacket(text: string): SioPacket | undefined {
+  const type = text.charCodeAt(0) - 48;
+  if (!(type >= CONNECT && type <= ACK)) return undefined;
+  let i = 1;
+  let nsp = '/';
+  if (text[i] === '/') {
+    const comma = text.indexOf(',', i);
+    nsp = comma < 0 ? text.slice(i) : text.slice(i, comma);
+    i = comma < 0 ? text.length : comma + 1;
+  }
+  let id: number | undefined;
+  const digitsStart = i;
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+  if (i > digitsStart) id = Number(text.slice(digitsStart, i));
+  let data: unknown;
+  if (i < text.length) {
+    try {
+      data = JSON.parse(text.slice(i));
+    } catch {
+      return undefined;
+    }
+  }
+  switch (type) {
+    case CONNECT:
+      if (data !== undefined && (typeof data !== 'object' || data === null || Array.isArray(data))) return undefined;
+      break;
+    case DISCONNECT:
+      if (data !== undefined) return undefined;
+      break;
+    case EVENT:
+      if (!Array.isArray(data) || !(typeof data[0] === 'string' || typeof data[0] === 'number') || RESERVED_EVENTS.has(data[0] as string)) return undefined;
+      break;
+    case ACK:
+      if (!Array.isArray(data) || id === undefined) return undefined;
+      break;
+  }
+  return { type, nsp, ...(id !== undefined ? { id } : {}), ...(data !== undefined ? { data } : {}) };
+}
+
+/** The Engine.IO message carrying a socket.io EVENT. */
+export function eventFrame(event: string, payload: unknown, offset?: string): string {
+  return `42${JSON.stringify(offset === undefined ? [event, payload] : [event, payload, offset])}`;
+}
+
+export class SocketIoWsSession extends AdapterSession {
+  readonly transport = 'socketio' as const;
+  protected readonly path = '/socket.io/';
+
+  send(event: string, payload: unknown, offset?: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(eventFrame(event, payload, offset));
+  }
+
+  writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void {
+    const encoded = encodedPackets[0];
+    if (!this.open || typeof encoded !== 'string' || encodedPackets.length !== 1) return;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      // The adapter framed the broadcast once for engine.io's websocket transport: the same bytes for everyone.
+      if (options?.wsPreEncodedFrame) writeFrame(this.ws, options.wsPreEncodedFrame);
+      else this.ws.send(`4${encoded}`);
+    }
+    // Only an `error` event can be a closing notice; look no further into anything else.
+    if (encoded.startsWith('2["error",')) {
+      const packet = parseSioPacket(encoded);
+      const [event, payload] = (packet?.data ?? []) as unknown[];
+      this.closeAfter(closeCodeOf(event, payload));
+    }
+  }
+
+  /** Engine.IO v4 keep-alive: the server sends a ping packet, the client answers with a pong packet. */
+  protected ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send('2');
+  }
+
+  /**
+   * As the engine.io path does it: on 1012 (draining) a transport close, so the client reconnects by itself and
+   * recovers its session elsewhere; otherwise a socket.io DISCONNECT, after which the client stays away.
+   */
+  closeWith(code: number, _reason: string): void {
+    if (!this.open) return;
+    const restart = code === CloseCode.serviceRestart;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      if (restart) this.ws.close(1001, 'Going Away');
+      else {
+        this.ws.send('41');
+        this.ws.close(1000, 'Normal Closure');
+      }
+    }
+    this.closed(restart ? 'forced server close' : 'server namespace disconnect', restart);
+  }
+
+  onFrame(data: Buffer, isBinary: boolean): void {
+    if (!this.open) return;
+    this.alive = true;
+    const text = isBinary ? undefined : data.toString('utf8');
+    switch (text?.[0]) {
+      case '3': // pong
+        return;
+      case '4':
+        break;
+      case '1': // Engine.IO close
+        this.ws.terminate();
+        return this.closed('transport close', true);
+      default:
+        return this.dropForParseError();
+    }
+    const packet = parseSioPacket(text.slice(1));
+    if (!packet) return this.dropForParseError();
+    if (packet.nsp !== '/') {
+      // Other namespaces do not exist here; socket.io answers a CONNECT to one so, and ignores the rest.
+      if (packet.type === CONNECT) this.ws.send(`44${packet.nsp},${JSON.stringify({ message: 'Invalid namespace' })}`);
+      return;
+    }
+    switch (packet.type) {
+      case EVENT: {
+        const [event, payload] = packet.data as [string | number, unknown];
+        const ack = packet.id === undefined ? undefined : (reply: unknown) => {
+          if (this.open && this.ws.readyState === WebSocket.OPEN) this.ws.send(`43${packet.id}${JSON.stringify([reply])}`);
+        };
+        this.ctx.sessions.message(this, event, payload, ack);
+        return;
+      }
+      case DISCONNECT:
+        this.ws.close(1000, 'Normal Closure');
+        return this.closed('client namespace disconnect', false);
+      default:
+        // A second CONNECT, or an ack for something the server never asked: nothing to do.
+        return;
+    }
+  }
+
+  private dropForParseError(): void {
+    this.ws.terminate();
+    this.closed('parse error', false);
+  }
+}
+
+/** The connection between the WebSocket handshake and the client's CONNECT packet: no session yet. */
+class PendingConnection implements FrameHandler {
+  private readonly ws: WebSocket;
+  private request: IncomingMessage | undefined;
+  private readonly ip: string;
+  private readonly connectWithin: NodeJS.Timeout;
+  private readonly admitted: (auth: Record<string, unknown>, request: IncomingMessage, ip: string) => void;
+  private settled = false;
+  private refusals = 0;
+
+  constructor(ws: WebSocket, request: IncomingMessage, ip: string, timeoutMs: number, admitted: PendingConnection['admitted']) {
+    this.ws = ws;
+    this.request = request;
+    this.ip = ip;
+    this.admitted = admitted;
+    // socket.io closes a connection that does not CONNECT within its connectTimeout; the client gives up sooner.
+    this.connectWithin = setTimeout(() => this.drop(), timeoutMs);
+    handleFrames(ws, this);
+  }
+
+  onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.settled) return;
+    const text = isBinary ? undefined : data.toString('utf8');
+    if (text === '3' || text === '6') return; // pong, noop
+    const packet = text?.[0] === '4' ? parseSioPacket(text.slice(1)) : undefined;
+    if (!packet || packet.type !== CONNECT) return this.drop();
+    if (packet.nsp !== '/') {
+      this.ws.send(`44${packet.nsp},${JSON.stringify({ message: 'Invalid namespace' })}`);
+      return;
+    }
+    this.settled = true;
+    this.admitted((packet.data ?? {}) as Record<string, unknown>, this.request!, this.ip);
+  }
+
+  /**
+   * The admission refused this CONNECT: the client may try again on the same connection, as with socket.io, but
+   * not forever (each try costs a token verification).
+   */
+  refused(): void {
+    this.refusals += 1;
+    if (this.refusals >= MAX_CONNECT_ATTEMPTS) this.drop();
+    else this.settled = false;
+  }
+
+  /** A session took over the connection: the request (headers, token) is no longer needed. */
+  done(): void {
+    clearTimeout(this.connectWithin);
+    this.request = undefined;
+  }
+
+  onPong(): void {}
+
+  onClose(): void {
+    clearTimeout(this.connectWithin);
+    this.settled = true;
+    this.request = undefined;
+  }
+
+  onError(): void {
+    this.onClose();
+  }
+
+  private drop(): void {
+    this.onClose();
+    this.ws.terminate();
+  }
+}
+
+/** Whether engine.io would see this upgrade as a new Engine.IO v4 connection opening with a WebSocket. */
+function opensWithWebSocket(request: IncomingMessage): boolean {
+  const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams;
+  return query.get('EIO') === '4' && query.get('transport') === 'websocket' && !query.has('sid');
+}
+
+/**
+ * Takes the socket.io upgrades that open with a WebSocket away from engine.io (it keeps the others: polling
+ * and the upgrades from it). Origin and draining are checked before the WebSocket handshake, as engine.io does;
+ * authentication, limits and recovery when the CONNECT packet comes.
+ */
+export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): void {
+  const ctx = sessionContext(io, sessions, config, deps);
+  const openPacket = `0${JSON.stringify({ upgrades: [], pingInterval: config.pingIntervalMs, pingTimeout: config.pingTimeoutMs, maxPayload: HARD_FRAME_LIMIT_BYTES })}`;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, clientTracking: false });
+  everySession(ctx, SocketIoWsSession, config.pingIntervalMs, (session) => session.heartbeat());
+
+  const connect = async (pending: PendingConnection, ws: WebSocket, auth: Record<string, unknown>, request: IncomingMessage, ip: string) => {
+    const admissionRequest: AdmissionRequest = { headers: request.headers, url: request.url ?? '/', handshakeAuth: auth, ip, transport: 'socketio' };
+    const resumeRequested = typeof auth['pid'] === 'string';
+    const resume = resumeRequested && typeof auth['offset'] === 'string' ? { pid: auth['pid'] as string, offset: auth['offset'] } : undefined;
+    const { admission, restored } = await admitAndRestore(ctx, admissionRequest, resume);
+    try {
+      if (!admission.ok) {
+        if (ws.readyState === WebSocket.OPEN) ws.send(`44${JSON.stringify({ message: admission.reason, data: { code: admission.closeCode, reason: admission.reason } })}`);
+        pending.refused();
+        return;
+      }
+      // The client went away while its token was being checked: no session, and a restored one stays resumable.
+      if (ws.readyState !== WebSocket.OPEN) {
+        admission.release();
+        if (restored) keepResumable(ctx, restored);
+        return;
+      }
+      pending.done();
+      const session = new SocketIoWsSession(ws, ctx, sessionInit(ctx, admission.identity, ip, restored, admission.release));
+      register(ctx, session, restored?.rooms ?? []);
+      ws.send(`40${JSON.stringify({ sid: session.id, pid: session.pid })}`);
+      // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
+      for (const packet of restored?.missedPackets ?? []) session.replay(packet);
+      sessions.opened(session, resumeRequested);
+    } finally {
+      if (restored) deps.resumed?.(restored.sid);
+    }
+  };
+
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const ip = upgradeAllowed(request, socket, config, deps, 'socketio');
+    if (ip === undefined) return;
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (ws.readyState !== WebSocket.OPEN) {
+        ws.on('error', ignoreError);
+        return;
+      }
+      // The Engine.IO id only names the connection to engine.io's polling; nothing here uses it.
+      ws.send(openPacket.replace('{', `{"sid":"${newId()}",`));
+      const pending: PendingConnection = new PendingConnection(ws, request, ip, config.pingIntervalMs + config.pingTimeoutMs, (auth, req, from) => {
+        connect(pending, ws, auth, req, from).catch((error: unknown) => {
+          deps.logger.error({ err: error }, 'socket.io connect failed');
+          ws.terminate();
+        });
+      });
+    });
+  };
+
+  const engine = io.engine as unknown as { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
+  const engineUpgrade = engine.handleUpgrade.bind(engine);
+  engine.handleUpgrade = (request, socket, head) => (opensWithWebSocket(request) ? upgrade(request, socket, head) : engineUpgrade(request, socket, head));
+}
