@@ -117,13 +117,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     ...(deps.fleet ? { recoveryOffset: deps.fleet.latestOffset } : {}),
   });
   serveSocketIo(io, sessions, config);
-  serveSocketIoWebSockets(io, sessions, config, {
+  const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {
     logger,
     metrics,
     accepting,
     ...(deps.fleet ? { resumed: deps.fleet.resumed, forgetSession: deps.fleet.forgetSession } : {}),
   });
-  serveRawWebSockets(http, io, sessions, config, {
+  const rawWebSockets = serveRawWebSockets(http, io, sessions, config, {
     logger,
     metrics,
     accepting,
@@ -198,6 +198,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     async close() {
       io.close();
+      socketIoWebSockets.close();
+      rawWebSockets.close();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
     },

@@ -12,7 +12,8 @@ import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { createRedisFleet, type RedisFleet } from '../../gateway/src/fanout/redis-fleet.ts';
 import { createLogger } from '../../gateway/src/log.ts';
-import { wsClient, type WsClient } from '../harness/clients.ts';
+import WebSocket from 'ws';
+import { sioClient, sioConnected, wsClient, type WsClient } from '../harness/clients.ts';
 import { connectPeer } from '../harness/peers.ts';
 import { hsToken } from '../harness/tokens.ts';
 import { waitFor } from '../harness/process.ts';
@@ -138,6 +139,37 @@ describe('fleet: durable messages go through the stream, ephemeral ones do not',
     const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'tom', message: { n: 2 } } });
     assert.equal(sent.body.recipients, 1);
     assert.equal(((await fresh.inbox.next('event'))['data'] as { n: number }).n, 2);
+    fresh.close();
+  });
+
+  it('a socket.io session of a polling client, resumed by a client that opens with a WebSocket, is taken over across the two paths', async () => {
+    const tenant = 't-crosspath';
+    const userToken = await hsToken({ sub: 'cleo', tenant });
+    const old = sioClient(fleet.gateways[0]!.httpUrl, { transports: ['polling'], auth: { token: userToken }, query: { tenant_id: tenant } });
+    await sioConnected(old);
+    await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'cleo', message: { n: 1 } } });
+    await old.inbox.next('event');
+    const internals = old.socket as unknown as { id: string; _pid: string; _lastOffset: string };
+    const sid = internals.id;
+    const kicked = new Promise<string>((resolve) => old.socket.once('disconnect', (reason) => resolve(reason)));
+    // The live session is in Redis already (written on connect); it is resumed, by hand, before the old one dies.
+    await sleep(300);
+    const fresh = new WebSocket(`ws://127.0.0.1:${fleet.gateways[0]!.port}/socket.io/?EIO=4&transport=websocket&tenant_id=${tenant}`);
+    const frames: string[] = [];
+    fresh.on('message', (data) => {
+      const text = String(data);
+      if (text === '2') fresh.send('3');
+      else frames.push(text);
+    });
+    await new Promise((resolve) => fresh.once('open', resolve));
+    fresh.send(`40${JSON.stringify({ token: userToken, pid: internals._pid, offset: internals._lastOffset })}`);
+    await waitFor('the CONNECT reply', () => frames.find((f) => f.startsWith('40{')), 5000);
+    assert.equal((JSON.parse(frames.find((f) => f.startsWith('40{'))!.slice(2)) as { sid: string }).sid, sid);
+    assert.equal(await kicked, 'io server disconnect');
+    await sleep(200);
+    const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, user_id: 'cleo', message: { n: 2 } } });
+    assert.equal(sent.body.recipients, 1);
+    await waitFor('the broadcast on the new connection', () => frames.some((f) => f.startsWith('42["event"') && f.includes('"n":2')), 5000);
     fresh.close();
   });
 

@@ -114,6 +114,15 @@ export function newId(): string {
 /** For sockets that get no session (refused): ws emits protocol errors on them too. */
 export function ignoreError(): void {}
 
+/**
+ * Answers an upgrade with an HTTP error. Node takes its own 'error' listener off a socket before it emits
+ * 'upgrade': without one, a client that resets while the answer is written would crash the process.
+ */
+export function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.on('error', ignoreError);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 /** ws's frame writer: writes pre-framed bytes (header and payload) as they are. */
 export function writeFrame(ws: WebSocket, frame: readonly Buffer[]): void {
   (ws as unknown as { _sender: { sendFrame(list: readonly Buffer[]): void } })._sender.sendFrame(frame);
@@ -209,9 +218,13 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
     if (code !== undefined) process.nextTick(() => this.closeWith(code, CLOSE_REASONS[code]));
   }
 
-  /** The client resumed this session on a new connection before this one was noticed dead. */
+  /**
+   * The client resumed this session on a new connection before this one was noticed dead. The id and its rooms
+   * now belong to the new connection (either transport): this one leaves them alone.
+   */
   superseded(): void {
     if (!this.open) return;
+    if (this.ctx.sockets.get(this.id) === this) this.ctx.sockets.delete(this.id);
     this.ws.terminate();
     this.closed('forced close', false);
   }
@@ -271,20 +284,25 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   }
 }
 
-/** Makes `session` the live holder of its id (a resumed id may still be held by a connection not yet seen dead). */
+/**
+ * Makes `session` the live holder of its id. A resumed id may still be held by a connection not yet seen dead,
+ * on either transport: that one is retired first, and the id's rooms are the restored ones.
+ */
 export function register(ctx: SessionContext, session: AdapterSession, restoredRooms: readonly string[]): void {
   const previous = ctx.sockets.get(session.id);
   if (previous instanceof AdapterSession) previous.superseded();
+  else if (previous) (previous as { disconnect(close: boolean): void }).disconnect(true);
+  ctx.adapter.delAll(session.id);
   ctx.sockets.set(session.id, session);
   ctx.adapter.addAll(session.id, new Set([session.id, ...restoredRooms]));
 }
 
 /** Runs `tick` on every live session of one kind, on one timer for all of them. */
-export function everySession<T extends AdapterSession>(ctx: SessionContext, kind: abstract new (...args: never[]) => T, periodMs: number, tick: (session: T) => void): void {
+export function everySession<T extends AdapterSession>(ctx: SessionContext, kind: abstract new (...args: never[]) => T, periodMs: number, tick: (session: T) => void): NodeJS.Timeout {
   const timer = setInterval(() => {
     for (const socket of ctx.sockets.values()) if (socket instanceof kind) tick(socket);
   }, periodMs);
-  timer.unref();
+  return timer.unref();
 }
 
 export function sessionContext(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): SessionContext {
@@ -305,15 +323,12 @@ export function sessionContext(io: Server, sessions: Sessions, config: GatewayCo
  * the refusals with their HTTP status; the client's address when the upgrade may go on.
  */
 export function upgradeAllowed(request: IncomingMessage, socket: Duplex, config: GatewayConfig, deps: WebSocketTransportDeps, transport: TransportName): string | undefined {
-  const refuse = (status: number, text: string) => {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  };
   const ip = requestIp(config, request.headers, request.socket.remoteAddress);
-  if (!deps.accepting()) return void refuse(503, 'Service Unavailable');
+  if (!deps.accepting()) return void refuseUpgrade(socket, 503, 'Service Unavailable');
   if (!originAllowed(config.allowedOrigins, request.headers.origin)) {
     deps.metrics.authFailures.inc({ reason: 'origin_not_allowed' });
     deps.logger.warn({ event: 'auth', outcome: 'refused', reason: 'origin_not_allowed', origin: request.headers.origin, ip, transport }, 'origin not allowed');
-    return void refuse(403, 'Forbidden');
+    return void refuseUpgrade(socket, 403, 'Forbidden');
   }
   return ip;
 }

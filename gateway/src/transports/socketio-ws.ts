@@ -139,7 +139,8 @@ export class SocketIoWsSession extends AdapterSession {
         this.ws.close(1000, 'Normal Closure');
       }
     }
-    this.closed(restart ? 'forced server close' : 'server namespace disconnect', restart);
+    // The reasons engine.io's path reports for the same two closes.
+    this.closed(restart ? 'forced close' : 'server namespace disconnect', restart);
   }
 
   onFrame(data: Buffer, isBinary: boolean): void {
@@ -198,8 +199,13 @@ class PendingConnection implements FrameHandler {
   private settled = false;
   private refusals = 0;
 
-  constructor(ws: WebSocket, request: IncomingMessage, ip: string, timeoutMs: number, admitted: PendingConnection['admitted']) {
+  /** The open PendingConnections' sockets, for the server's close (no closure per connection: it would keep the request). */
+  private readonly pendings: Set<WebSocket>;
+
+  constructor(ws: WebSocket, request: IncomingMessage, ip: string, timeoutMs: number, pendings: Set<WebSocket>, admitted: PendingConnection['admitted']) {
     this.ws = ws;
+    this.pendings = pendings;
+    pendings.add(ws);
     this.request = request;
     this.ip = ip;
     this.admitted = admitted;
@@ -219,6 +225,8 @@ class PendingConnection implements FrameHandler {
       return;
     }
     this.settled = true;
+    // The client's ping timer runs from the open packet; restart it before a possibly slow admission.
+    this.ws.send('2');
     this.admitted((packet.data ?? {}) as Record<string, unknown>, this.request!, this.ip);
   }
 
@@ -236,6 +244,7 @@ class PendingConnection implements FrameHandler {
   done(): void {
     clearTimeout(this.connectWithin);
     this.request = undefined;
+    this.pendings.delete(this.ws);
   }
 
   onPong(): void {}
@@ -244,6 +253,7 @@ class PendingConnection implements FrameHandler {
     clearTimeout(this.connectWithin);
     this.settled = true;
     this.request = undefined;
+    this.pendings.delete(this.ws);
   }
 
   onError(): void {
@@ -267,37 +277,45 @@ function opensWithWebSocket(request: IncomingMessage): boolean {
  * and the upgrades from it). Origin and draining are checked before the WebSocket handshake, as engine.io does;
  * authentication, limits and recovery when the CONNECT packet comes.
  */
-export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): void {
+export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): { close(): void } {
   const ctx = sessionContext(io, sessions, config, deps);
   const openPacket = `0${JSON.stringify({ upgrades: [], pingInterval: config.pingIntervalMs, pingTimeout: config.pingTimeoutMs, maxPayload: HARD_FRAME_LIMIT_BYTES })}`;
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, clientTracking: false });
-  everySession(ctx, SocketIoWsSession, config.pingIntervalMs, (session) => session.heartbeat());
+  const heartbeat = everySession(ctx, SocketIoWsSession, config.pingIntervalMs, (session) => session.heartbeat());
+  /** Connections without a session yet: io.close() does not know them. */
+  const pendings = new Set<WebSocket>();
 
   const connect = async (pending: PendingConnection, ws: WebSocket, auth: Record<string, unknown>, request: IncomingMessage, ip: string) => {
     const admissionRequest: AdmissionRequest = { headers: request.headers, url: request.url ?? '/', handshakeAuth: auth, ip, transport: 'socketio' };
     const resumeRequested = typeof auth['pid'] === 'string';
     const resume = resumeRequested && typeof auth['offset'] === 'string' ? { pid: auth['pid'] as string, offset: auth['offset'] } : undefined;
     const { admission, restored } = await admitAndRestore(ctx, admissionRequest, resume);
+    let taken = false;
     try {
       if (!admission.ok) {
         if (ws.readyState === WebSocket.OPEN) ws.send(`44${JSON.stringify({ message: admission.reason, data: { code: admission.closeCode, reason: admission.reason } })}`);
         pending.refused();
         return;
       }
-      // The client went away while its token was being checked: no session, and a restored one stays resumable.
-      if (ws.readyState !== WebSocket.OPEN) {
-        admission.release();
+      // The client went away, or the replica started draining, while the token was being checked: no session
+      // here (a draining replica's client reconnects elsewhere), and a restored one stays resumable.
+      if (ws.readyState !== WebSocket.OPEN || !deps.accepting()) {
+        if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Going Away');
         if (restored) keepResumable(ctx, restored);
         return;
       }
       pending.done();
       const session = new SocketIoWsSession(ws, ctx, sessionInit(ctx, admission.identity, ip, restored, admission.release));
+      taken = true;
       register(ctx, session, restored?.rooms ?? []);
       ws.send(`40${JSON.stringify({ sid: session.id, pid: session.pid })}`);
+      // The client's ping timer has run since the open packet, through the admission: restart it.
+      ws.send('2');
       // What the client missed comes first, in order, then the welcome, then whatever the fleet held meanwhile.
       for (const packet of restored?.missedPackets ?? []) session.replay(packet);
       sessions.opened(session, resumeRequested);
     } finally {
+      if (admission.ok && !taken) admission.release();
       if (restored) deps.resumed?.(restored.sid);
     }
   };
@@ -312,7 +330,7 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
       }
       // The Engine.IO id only names the connection to engine.io's polling; nothing here uses it.
       ws.send(openPacket.replace('{', `{"sid":"${newId()}",`));
-      const pending: PendingConnection = new PendingConnection(ws, request, ip, config.pingIntervalMs + config.pingTimeoutMs, (auth, req, from) => {
+      const pending: PendingConnection = new PendingConnection(ws, request, ip, config.pingIntervalMs + config.pingTimeoutMs, pendings, (auth, req, from) => {
         connect(pending, ws, auth, req, from).catch((error: unknown) => {
           deps.logger.error({ err: error }, 'socket.io connect failed');
           ws.terminate();
@@ -324,4 +342,11 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
   const engine = io.engine as unknown as { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   const engineUpgrade = engine.handleUpgrade.bind(engine);
   engine.handleUpgrade = (request, socket, head) => (opensWithWebSocket(request) ? upgrade(request, socket, head) : engineUpgrade(request, socket, head));
+  return {
+    close() {
+      clearInterval(heartbeat);
+      for (const ws of pendings) ws.terminate();
+      pendings.clear();
+    },
+  };
 }

@@ -134,30 +134,8 @@ class SocketIoConnection implements ClientConnection {
 
 /** Authenticates socket.io handshakes and serves each socket's session. */
 export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig): void {
-  io.use(async (socket: GatewaySocket, next) => {
-    const request = {
-      headers: socket.handshake.headers,
-      url: socket.handshake.url,
-      handshakeAuth: socket.handshake.auth,
-      ip: requestIp(config, socket.request.headers, socket.handshake.address),
-      transport: 'socketio' as const,
-    };
-    const admission = await sessions.admit(request);
-    if (!admission.ok) return next(new ConnectionRefused(admission.closeCode, admission.reason));
-    // A recovered session carries its previous identity: only the same user of the same tenant may take it.
-    const refusal = socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
-    if (refusal && !refusal.ok) {
-      admission.release();
-      return next(new ConnectionRefused(refusal.closeCode, refusal.reason));
-    }
-    // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
-    socket.once('disconnect', admission.release);
-    socket.conn.once('close', admission.release);
-    forgetToken(socket);
-    socket.data.identity = admission.identity;
-    socket.data.ip = request.ip;
-    socket.data.connectedAt ??= Date.now();
-    next();
+  io.use((socket: GatewaySocket, next) => {
+    admitSocket(socket, sessions, config).then(next, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
   });
 
   io.on('connection', (socket: GatewaySocket) => {
@@ -183,6 +161,41 @@ export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayCon
 }
 
 /**
+ * Authenticates a socket.io socket (every CONNECT packet, so also a second one on the same Engine.IO connection,
+ * whose handshake socket.io builds after the request was let go: headers from the handshake, not the request).
+ * Resolves with the refusal to pass to next(), if any.
+ */
+async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: GatewayConfig): Promise<ConnectionRefused | undefined> {
+  const request = {
+    headers: socket.handshake.headers,
+    url: socket.handshake.url ?? '/',
+    handshakeAuth: socket.handshake.auth,
+    ip: requestIp(config, socket.handshake.headers, socket.handshake.address),
+    transport: 'socketio' as const,
+  };
+  const admission = await sessions.admit(request);
+  if (!admission.ok) return new ConnectionRefused(admission.closeCode, admission.reason);
+  // A recovered session carries its previous identity: only the same user of the same tenant may take it.
+  const refusal = socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
+  if (refusal && !refusal.ok) {
+    admission.release();
+    return new ConnectionRefused(refusal.closeCode, refusal.reason);
+  }
+  // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
+  socket.once('disconnect', admission.release);
+  socket.conn.once('close', admission.release);
+  forgetToken(socket);
+  socket.data.identity = admission.identity;
+  socket.data.ip = request.ip;
+  socket.data.connectedAt ??= Date.now();
+  // Recovered while the session was still held by a connection served without engine.io, not yet seen dead:
+  // retire that one; the id and its rooms (rejoined by socket.io) are this socket's now.
+  const previous = socket.nsp.sockets.get(socket.id) as unknown;
+  if (previous !== undefined && previous !== socket) (previous as { superseded?: () => void }).superseded?.();
+  return undefined;
+}
+
+/**
  * The token has done its job: it is not kept in memory for the connection's lifetime, wherever it came from.
  * The handshake gets fresh copies of the headers and query without it (deleting a property would turn those
  * objects into slower, larger dictionaries), and engine.io lets go of the HTTP request, which would otherwise
@@ -203,5 +216,12 @@ function forgetToken(socket: Socket): void {
     url.searchParams.delete('token');
     handshake.url = `${url.pathname}${url.search}`;
   }
-  (socket.conn as unknown as { request: unknown }).request = null;
+  // In place of the request, what socket.io reads from it to build the handshake of a later CONNECT on this
+  // connection: the same small objects the handshake already holds.
+  (socket.conn as unknown as { request: unknown }).request = {
+    headers: handshake.headers,
+    url: handshake.url,
+    _query: handshake.query,
+    connection: { encrypted: handshake.secure },
+  };
 }

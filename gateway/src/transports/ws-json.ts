@@ -21,7 +21,7 @@ import { MAX_JSON_DEPTH, isClientMessageType, nestedDeeperThan } from '../protoc
 import { errorReply } from '../protocol/server-messages.ts';
 import { closeCodeOf, type AdmissionRequest, type Sessions } from '../session/session.ts';
 import {
-  AdapterSession, admitAndRestore, everySession, ignoreError, keepResumable, register, sessionContext, sessionInit, upgradeAllowed,
+  AdapterSession, admitAndRestore, everySession, ignoreError, keepResumable, refuseUpgrade, register, sessionContext, sessionInit, upgradeAllowed,
   writeFrame, type WebSocketTransportDeps,
 } from './adapter-session.ts';
 import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
@@ -147,12 +147,12 @@ export class RawSession extends AdapterSession {
  * settled before the upgrade completes, so a session exists only once it is admitted; a refusal is a close
  * frame with its code right after the upgrade (what seed 000's clients expect).
  */
-export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): void {
+export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): { close(): void } {
   const ctx = sessionContext(io, sessions, config, deps);
   // skipUTF8Validation: frames are checked in onFrame and invalid UTF-8 gets an error reply, where ws would close
   // the connection (1007). clientTracking off: nsp.sockets is the one registry of sessions.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
-  everySession(ctx, RawSession, config.pingIntervalMs + config.pingTimeoutMs, (session) => session.heartbeat());
+  const heartbeat = everySession(ctx, RawSession, config.pingIntervalMs + config.pingTimeoutMs, (session) => session.heartbeat());
 
   const upgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const ip = upgradeAllowed(request, socket, config, deps, 'ws');
@@ -175,7 +175,7 @@ export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions:
     };
     // The client may have gone, or the replica started draining, while the token was being checked.
     if (socket.destroyed || !deps.accepting()) {
-      if (!socket.destroyed) socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      if (!socket.destroyed) refuseUpgrade(socket, 503, 'Service Unavailable');
       return abandon();
     }
     let handed = false;
@@ -204,10 +204,7 @@ export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions:
   httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path?.startsWith('/socket.io')) return; // engine.io's own listener
-    if (path !== '/ws' && path !== '/ws/') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
+    if (path !== '/ws' && path !== '/ws/') return refuseUpgrade(socket, 404, 'Not Found');
     // Until ws takes the socket over, a reset during authentication must not be an unhandled 'error'.
     const onSocketError = () => socket.destroy();
     socket.on('error', onSocketError);
@@ -218,4 +215,5 @@ export function serveRawWebSockets(httpServer: HttpServer, io: Server, sessions:
       })
       .finally(() => socket.off('error', onSocketError));
   });
+  return { close: () => clearInterval(heartbeat) };
 }

@@ -5,7 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { sioClient, sioConnected } from '../../harness/clients.ts';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import { connect, token } from './support.ts';
 
@@ -14,6 +17,8 @@ class HandClient {
   readonly ws: WebSocket;
   readonly closed: Promise<number>;
   private readonly frames: string[] = [];
+  /** Every text frame, pings included, in order. */
+  readonly all: string[] = [];
   private waiter: (() => void) | undefined;
 
   constructor(url: string, options: { autoPong?: boolean } = {}) {
@@ -21,6 +26,7 @@ class HandClient {
     this.closed = new Promise((resolve) => this.ws.once('close', (code) => resolve(code)));
     this.ws.on('message', (data) => {
       const text = String(data);
+      this.all.push(text);
       // Answer the server's pings unless told not to: what socket.io-client does.
       if (text === '2') {
         if (options.autoPong !== false) this.ws.send('3');
@@ -95,6 +101,9 @@ describe('socket.io over a bare WebSocket, by hand', () => {
     const welcome = JSON.parse((await client.next()).slice(2)) as [string, Record<string, unknown>, string?];
     assert.equal(welcome[0], 'connected');
     assert.equal(welcome[1]['client_id'], connected['sid']);
+    // A ping right after the CONNECT reply restarts the client's ping timer, however long the admission took.
+    const connectAt = client.all.findIndex((f) => f.startsWith('40{"sid"'));
+    assert.equal(client.all[connectAt + 1], '2');
 
     // An event with an ack id is answered with an ACK of that id; a second CONNECT changes nothing.
     client.send('40{}');
@@ -143,5 +152,44 @@ describe('socket.io over a bare WebSocket, by hand', () => {
     }
     assert.equal((await bystander.request('ping'))?.['type'], 'pong');
     bystander.close();
+  });
+
+  it('survives a second CONNECT on the same engine.io (polling) connection, after the request was let go', async () => {
+    const client = sioClient(gateway.httpUrl, { transports: ['polling'], auth: { token: await token({ sub: 'twice' }) }, query: { tenant_id: 't1' } });
+    await sioConnected(client);
+    const welcomes: unknown[] = [];
+    client.socket.on('connected', (welcome: unknown) => welcomes.push(welcome));
+    // What the stock client never does on one connection: leave the namespace and CONNECT again (socket.io
+    // packets; engine.io adds its message type).
+    client.socket.io.engine.send('1');
+    client.socket.io.engine.send(`0${JSON.stringify({ token: await token({ sub: 'twice' }) })}`);
+    for (let i = 0; i < 50 && welcomes.length === 0; i++) await sleep(100);
+    assert.equal(welcomes.length, 1);
+    assert.equal((await gateway.api('/healthz', { serviceKey: null })).status, 200);
+    client.close();
+  });
+});
+
+describe('refused upgrades whose client resets at once (CORS_ALLOWED_ORIGINS=https://app.example.com)', () => {
+  let gateway: GatewayProcess;
+  before(async () => {
+    gateway = await startGateway({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' });
+  });
+  after(() => gateway.stop());
+
+  it('never crash the process', async () => {
+    const paths = ['/socket.io/?EIO=4&transport=websocket', '/ws', '/elsewhere'];
+    for (let round = 0; round < 5; round++) {
+      for (const path of paths) {
+        const socket = tcpConnect(gateway.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.on('error', () => {});
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nOrigin: https://evil.example\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}\r\n\r\n`);
+        socket.resetAndDestroy();
+      }
+    }
+    await sleep(300);
+    assert.equal(gateway.process.child.exitCode, null, gateway.process.output().slice(-2000));
+    assert.equal((await gateway.api('/healthz', { serviceKey: null })).status, 200);
   });
 });
