@@ -25,6 +25,7 @@ import { closeConnection, createSessions } from './session/session.ts';
 import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
 import { serveRawWebSockets } from './transports/ws-json.ts';
 import { serveSocketIoWebSockets } from './transports/socketio-ws.ts';
+import { latestBufferedOffset } from './transports/adapter-session.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -114,7 +115,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxPerTenant: config.limits.maxConnectionsPerTenant,
     }),
     connectionCounts: connectionsByTransport,
-    ...(deps.fleet ? { recoveryOffset: deps.fleet.latestOffset } : {}),
+    // One replica without Redis: the newest broadcast socket.io's in-memory store keeps.
+    recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => latestBufferedOffset(nsp.adapter),
   });
   serveSocketIo(io, sessions, config);
   const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {

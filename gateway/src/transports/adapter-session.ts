@@ -42,6 +42,14 @@ export interface RoomAdapter {
   delAll(id: string): void;
   persistSession(session: StoredSession): void;
   restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
+  broadcast(packet: { type: number; nsp: string; data: unknown[] }, options: { rooms: Set<string>; except: Set<string>; flags: Record<string, boolean> }): void;
+  /** socket.io's in-memory session store: the recent broadcasts, for recovery (absent with Redis Streams). */
+  readonly packets?: readonly { id: string }[];
+}
+
+/** The newest broadcast the in-memory session store keeps: a recovery offset that costs nothing to hand out. */
+export function latestBufferedOffset(adapter: unknown): string | undefined {
+  return (adapter as Partial<RoomAdapter>).packets?.at(-1)?.id;
 }
 
 /** What a transport on a bare WebSocket needs from the gateway besides the sessions. */
@@ -211,6 +219,18 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
     const [event, payload, offset] = packet as [string, unknown, unknown];
     this.send(event, payload, typeof offset === 'string' ? offset : undefined);
     this.closeAfter(closeCodeOf(event, payload));
+  }
+
+  /**
+   * A message without a recovery offset, on one replica with socket.io's in-memory session store: handed to the
+   * adapter, which keeps it and gives it an offset (what socket.io does with every socket.emit), so a client has
+   * a recovery point even before its first broadcast. True when the adapter took it.
+   */
+  protected keptForRecovery(event: string, payload: unknown, offset: string | undefined): boolean {
+    const { ctx } = this;
+    if (offset !== undefined || !ctx.recovery || ctx.adapter.packets === undefined) return false;
+    ctx.adapter.broadcast({ type: 2, nsp: '/', data: [event, payload] }, { rooms: new Set([this.id]), except: new Set(), flags: {} });
+    return true;
   }
 
   /** A notice that ends the connection is on the wire: close after the current broadcast's loop, not inside it. */

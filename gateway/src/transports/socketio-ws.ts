@@ -101,6 +101,7 @@ export class SocketIoWsSession extends AdapterSession {
   protected readonly path = '/socket.io/';
 
   send(event: string, payload: unknown, offset?: string): void {
+    if (this.keptForRecovery(event, payload, offset)) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(eventFrame(event, payload, offset));
   }
 

@@ -74,6 +74,7 @@ export class RawSession extends AdapterSession {
   protected readonly path = '/ws';
 
   send(event: string, payload: unknown, offset?: string): void {
+    if (this.keptForRecovery(event, payload, offset)) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(jsonFrame(event, payload, offset));
   }
 
