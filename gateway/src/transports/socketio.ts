@@ -1,7 +1,8 @@
 /**
- * The socket.io transport (default path /socket.io/, websocket and polling): the Server, its origin check, and
- * the glue from socket.io sockets to the session (session/session.ts). Origins of raw /ws upgrades are checked
- * the same way in ws-json.ts.
+ * The socket.io transport (default path /socket.io/): the Server, its origin check, and the glue from socket.io
+ * sockets to the session (session/session.ts). Clients that open with a WebSocket are taken from engine.io and
+ * served in socketio-ws.ts; this serves the ones that start with long-polling. Upgrades that bypass engine.io
+ * have their origins checked the same way (adapter-session.ts).
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
