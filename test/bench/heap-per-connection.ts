@@ -2,7 +2,9 @@
  * Where an idle authenticated connection's memory goes: heap snapshots of a gateway (through its inspector)
  * before and after opening N connections, diffed by object constructor, per connection. Not a test.
  *
- *   node_modules/.bin/node test/bench/heap-per-connection.ts [ws|socketio] [N]
+ *   node_modules/.bin/node test/bench/heap-per-connection.ts [ws|socketio|socketio-polling] [N]
+ *   (socketio: clients that open with a WebSocket, served without engine.io; socketio-polling: stock
+ *   socket.io-client that starts with long-polling and upgrades, served by engine.io)
  *   (HEAP_SNAPSHOT_OUT=file also writes the second snapshot, for a closer look in DevTools)
  *
  * Prints the top constructors by retained-size growth per connection (self sizes; a "closure" row is a
@@ -10,13 +12,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { startGateway } from '../harness/gateway.ts';
 import { freePort } from '../harness/ports.ts';
 import { LoadClient, openMany } from './lib/load-client.ts';
 import { hsToken } from '../harness/tokens.ts';
 
-const transport = (process.argv[2] ?? 'ws') === 'socketio' ? 'socketio' : 'ws';
+const transport = ['socketio', 'socketio-polling'].includes(process.argv[2] ?? '') ? process.argv[2]! : 'ws';
 const N = Number(process.argv[3] ?? 2000);
 const TENANT = 'bench';
 
@@ -79,7 +82,22 @@ const gateway = await startGateway({ LOG_LEVEL: 'warn', MAX_CONNECTIONS_PER_IP: 
 try {
   const protocol = transport === 'ws' ? 'json' : 'eio';
   const endpoint = transport === 'ws' ? { url: gateway.wsUrl({ tenant_id: TENANT }) } : { url: `ws://127.0.0.1:${gateway.port}/socket.io/?EIO=4&transport=websocket&tenant_id=${TENANT}` };
-  const open = async (count: number, offset: number) => {
+  const openPolling = async (count: number, offset: number) => {
+    const clients: { close(): void }[] = [];
+    for (let i = 0; i < count; i += 50) {
+      await Promise.all(Array.from({ length: Math.min(50, count - i) }, async (_, j) => {
+        const client = ioClient(gateway.httpUrl, { forceNew: true, reconnection: false, transports: ['polling', 'websocket'], query: { tenant_id: TENANT }, auth: { token: await hsToken({ sub: `u${offset + i + j}`, tenant: TENANT }) } });
+        clients.push(client);
+        await new Promise<void>((resolve, reject) => {
+          client.once('connect_error', reject);
+          client.once('connect', () => (client.io.engine.transport.name === 'websocket' ? resolve() : client.io.engine.once('upgrade', () => resolve())));
+        });
+      }));
+    }
+    return clients;
+  };
+  const open = async (count: number, offset: number): Promise<{ close(): void }[]> => {
+    if (transport === 'socketio-polling') return openPolling(count, offset);
     const clients = Array.from({ length: count }, (_, i) => new LoadClient(offset + i, protocol));
     const tokens = await Promise.all(clients.map((c) => hsToken({ sub: `u${c.index}`, tenant: TENANT })));
     const result = await openMany(clients, (c) => ({ endpoint, token: tokens[c.index - offset]!, topics: [] }), 50, 120_000);
