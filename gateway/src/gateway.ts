@@ -25,7 +25,7 @@ import { closeConnection, createSessions } from './session/session.ts';
 import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
 import { serveRawWebSockets } from './transports/ws-json.ts';
 import { serveSocketIoWebSockets } from './transports/socketio-ws.ts';
-import { latestBufferedOffset } from './transports/adapter-session.ts';
+import { latestBufferedOffset } from './fanout/memory-store.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -118,7 +118,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // One replica without Redis: the newest broadcast socket.io's in-memory store keeps.
     recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => latestBufferedOffset(nsp.adapter),
   });
-  serveSocketIo(io, sessions, config);
+  serveSocketIo(io, sessions, config, deps.fleet ? { resumed: deps.fleet.resumed } : {});
   const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {
     logger,
     metrics,

@@ -173,6 +173,30 @@ describe('fleet: durable messages go through the stream, ephemeral ones do not',
     fresh.close();
   });
 
+  it('a refused attempt to resume a live WebSocket session from the polling path leaves that session whole', async () => {
+    const tenant = 't-refused-resume';
+    const userToken = await hsToken({ sub: 'rita', tenant });
+    const live = sioClient(fleet.gateways[0]!.httpUrl, { auth: { token: userToken }, query: { tenant_id: tenant } });
+    await sioConnected(live);
+    assert.equal((await live.request('join_room', { room: 'chat:kept' }))?.['type'], 'room_joined');
+    await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, room: 'chat:kept', message: { n: 1 } } });
+    await live.inbox.next('event');
+    const internals = live.socket as unknown as { _pid: string; _lastOffset: string };
+    await sleep(300);
+    // Someone presents the session's pid and offset with a token that is not valid.
+    const intruder = sioClient(fleet.gateways[0]!.httpUrl, { transports: ['polling'], auth: { token: 'not-a-token', pid: internals._pid, offset: internals._lastOffset }, query: { tenant_id: tenant } });
+    const refused = await new Promise<Error>((resolve) => intruder.socket.once('connect_error', resolve));
+    assert.equal((refused as Error & { data?: { code: number } }).data?.code, 4001);
+    intruder.close();
+    await sleep(200);
+    // The live session still holds its id and its rooms.
+    assert.equal(live.socket.connected, true);
+    const sent = await fleet.gateways[1]!.api('/broadcast', { json: { tenant_id: tenant, room: 'chat:kept', message: { n: 2 } } });
+    assert.equal(sent.body.recipients, 1);
+    assert.equal(((await live.inbox.next('event'))['data'] as { n: number }).n, 2);
+    live.close();
+  });
+
   it('fetchSockets and disconnectSockets from another node reach raw /ws sessions too, and the replica keeps serving', async () => {
     const tenant = 't-remote';
     const logger = createLogger('silent');

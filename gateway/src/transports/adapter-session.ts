@@ -23,6 +23,7 @@ import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CLOSE_REASONS, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Admission, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
+import { keepsPackets } from '../fanout/memory-store.ts';
 import { originAllowed, requestIp } from './socketio.ts';
 
 /** A session kept for recovery (socket.io's adapter format, shared by every transport). */
@@ -43,13 +44,6 @@ export interface RoomAdapter {
   persistSession(session: StoredSession): void;
   restoreSession(pid: string, offset: string): Promise<StoredSession | null> | StoredSession | null;
   broadcast(packet: { type: number; nsp: string; data: unknown[] }, options: { rooms: Set<string>; except: Set<string>; flags: Record<string, boolean> }): void;
-  /** socket.io's in-memory session store: the recent broadcasts, for recovery (absent with Redis Streams). */
-  readonly packets?: readonly { id: string }[];
-}
-
-/** The newest broadcast the in-memory session store keeps: a recovery offset that costs nothing to hand out. */
-export function latestBufferedOffset(adapter: unknown): string | undefined {
-  return (adapter as Partial<RoomAdapter>).packets?.at(-1)?.id;
 }
 
 /** What a transport on a bare WebSocket needs from the gateway besides the sessions. */
@@ -222,13 +216,15 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   }
 
   /**
-   * A message without a recovery offset, on one replica with socket.io's in-memory session store: handed to the
-   * adapter, which keeps it and gives it an offset (what socket.io does with every socket.emit), so a client has
-   * a recovery point even before its first broadcast. True when the adapter took it.
+   * The welcome without a recovery offset, on one replica with socket.io's in-memory session store: handed to the
+   * adapter, which keeps it and gives it an offset (what socket.io does with socket.emit), so the client has a
+   * recovery point before its first broadcast. Only the welcome: replies and notices are not replayed. True when
+   * the adapter took it.
    */
   protected keptForRecovery(event: string, payload: unknown, offset: string | undefined): boolean {
     const { ctx } = this;
-    if (offset !== undefined || !ctx.recovery || ctx.adapter.packets === undefined) return false;
+    if (event !== 'connected' || offset !== undefined || !ctx.recovery || !keepsPackets(ctx.adapter)) return false;
+    if (!this.open || ctx.sockets.get(this.id) !== this) return true;
     ctx.adapter.broadcast({ type: 2, nsp: '/', data: [event, payload] }, { rooms: new Set([this.id]), except: new Set(), flags: {} });
     return true;
   }
@@ -309,12 +305,14 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
  * on either transport: that one is retired first, and the id's rooms are the restored ones.
  */
 export function register(ctx: SessionContext, session: AdapterSession, restoredRooms: readonly string[]): void {
+  // The live holder's rooms are the newest (the in-memory store only saves a session when it closes).
+  const rooms = new Set([session.id, ...restoredRooms, ...(ctx.adapter.sids.get(session.id) ?? [])]);
   const previous = ctx.sockets.get(session.id);
   if (previous instanceof AdapterSession) previous.superseded();
   else if (previous) (previous as { disconnect(close: boolean): void }).disconnect(true);
   ctx.adapter.delAll(session.id);
   ctx.sockets.set(session.id, session);
-  ctx.adapter.addAll(session.id, new Set([session.id, ...restoredRooms]));
+  ctx.adapter.addAll(session.id, rooms);
 }
 
 /** Runs `tick` on every live session of one kind, on one timer for all of them. */

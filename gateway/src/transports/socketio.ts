@@ -13,6 +13,7 @@ import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Ack, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
+import { keepsPackets } from '../fanout/memory-store.ts';
 
 /** Frames above this close the connection (1009 on /ws); frames between maxMessageBytes and this get an error reply. */
 export const HARD_FRAME_LIMIT_BYTES = 1_048_576;
@@ -127,16 +128,17 @@ class SocketIoConnection implements ClientConnection {
   }
 
   send(event: string, payload: unknown, offset?: string): void {
-    // Through the adapter (local only) so the client's recovery offset moves; without an offset, directly.
-    if (offset !== undefined) this.io.local.to(this.socket.id).emit(event, payload, offset);
+    // With Redis, through the adapter (local only) so the client's recovery offset moves. Otherwise directly: with
+    // socket.io's in-memory store, socket.emit keeps the message and gives it an offset of its own.
+    if (offset !== undefined && !keepsPackets(this.socket.nsp.adapter)) this.io.local.to(this.socket.id).emit(event, payload, offset);
     else this.socket.emit(event, payload);
   }
 }
 
 /** Authenticates socket.io handshakes and serves each socket's session. */
-export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig): void {
+export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig, deps: { resumed?: (sid: string) => void } = {}): void {
   io.use((socket: GatewaySocket, next) => {
-    admitSocket(socket, sessions, config).then(next, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
+    admitSocket(socket, sessions, config, deps).then(next, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
   });
 
   io.on('connection', (socket: GatewaySocket) => {
@@ -166,7 +168,7 @@ export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayCon
  * whose handshake socket.io builds after the request was let go: headers from the handshake, not the request).
  * Resolves with the refusal to pass to next(), if any.
  */
-async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: GatewayConfig): Promise<ConnectionRefused | undefined> {
+async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: GatewayConfig, deps: { resumed?: (sid: string) => void }): Promise<ConnectionRefused | undefined> {
   const request = {
     headers: socket.handshake.headers,
     url: socket.handshake.url ?? '/',
@@ -175,13 +177,18 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
     transport: 'socketio' as const,
   };
   const admission = await sessions.admit(request);
-  if (!admission.ok) return new ConnectionRefused(admission.closeCode, admission.reason);
   // A recovered session carries its previous identity: only the same user of the same tenant may take it.
-  const refusal = socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
+  const refusal = !admission.ok ? admission : socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
   if (refusal && !refusal.ok) {
-    admission.release();
+    if (admission.ok) admission.release();
+    if (socket.recovered) {
+      keepLiveHolder(socket);
+      // The fleet holds deliveries while a session is restored, until its socket connects: this one will not.
+      deps.resumed?.(socket.id);
+    }
     return new ConnectionRefused(refusal.closeCode, refusal.reason);
   }
+  if (!admission.ok) return undefined; // unreachable: a failed admission is a refusal
   // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
   socket.once('disconnect', admission.release);
   socket.conn.once('close', admission.release);
@@ -194,6 +201,25 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
   const previous = socket.nsp.sockets.get(socket.id) as unknown;
   if (previous !== undefined && previous !== socket) (previous as { superseded?: () => void }).superseded?.();
   return undefined;
+}
+
+/**
+ * A refused recovered socket is cleaned up by socket.io under its session's id: the id's rooms and its entry in
+ * nsp.sockets go. When a live connection served without engine.io still holds that id (the refusal was someone
+ * else's, or came before the old connection was seen dead), put it back once socket.io is done.
+ */
+function keepLiveHolder(socket: GatewaySocket): void {
+  const { nsp } = socket;
+  const holder = nsp.sockets.get(socket.id) as unknown;
+  if (holder === undefined || holder === socket) return;
+  const rooms = new Set(nsp.adapter.sids.get(socket.id) ?? []);
+  setImmediate(() => {
+    if (!(holder as { connected?: boolean }).connected) return;
+    (nsp.sockets as Map<string, unknown>).set(socket.id, holder);
+    nsp.adapter.addAll(socket.id, rooms);
+    // socket.io removed the holder instead of the refused socket from its registry: drop that one too.
+    (nsp as unknown as { _preConnectSockets?: Map<string, unknown> })._preConnectSockets?.delete(socket.id);
+  });
 }
 
 /**

@@ -41,6 +41,32 @@ describe('recovery on one replica, in memory, before any broadcast', () => {
     }
   });
 
+  it('a socket.io client that starts with polling gets one offset with its welcome, and recovers', async () => {
+    // A broadcast just before: the welcome may share its offset rather than be kept itself.
+    await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:elsewhere', message: { marker: 'before' } } });
+    const welcomes: unknown[][] = [];
+    const client = ioClient(gateway.httpUrl, {
+      forceNew: true, transports: ['polling', 'websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: 'polling-recovers' }) },
+      reconnectionDelay: 100, reconnectionDelayMax: 200,
+    });
+    client.on('connected', (...args: unknown[]) => welcomes.push(args));
+    try {
+      await waitFor('the welcome', () => welcomes.length > 0, 5000);
+      // The welcome and its offset: socket.io-client takes the last argument as its recovery point.
+      assert.equal(welcomes[0]!.length, 2);
+      assert.equal(typeof welcomes[0]![1], 'string');
+      const joined = (await client.timeout(5000).emitWithAck('join_room', { room: 'chat:recovery-polling' })) as Json;
+      assert.equal(joined['type'], 'room_joined');
+      const id = client.id;
+      client.io.engine.close();
+      await waitFor('the reconnection', () => client.connected && client.id === id && client.recovered, 10_000);
+      const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:recovery-polling', message: { marker: 'after' } } });
+      assert.equal(body.recipients, 1);
+    } finally {
+      client.close();
+    }
+  });
+
   it('a /ws client resumes with the welcome\'s id as its last event id', async () => {
     const headers = { authorization: `Bearer ${await token({ sub: 'ws-recovers' })}` };
     const open = (query = '') => {
