@@ -176,19 +176,22 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
     ip: requestIp(config, socket.handshake.headers, socket.handshake.address),
     transport: 'socketio' as const,
   };
-  const admission = await sessions.admit(request);
-  // A recovered session carries its previous identity: only the same user of the same tenant may take it.
-  const refusal = !admission.ok ? admission : socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
-  if (refusal && !refusal.ok) {
-    if (admission.ok) admission.release();
+  const refuse = (refusal: { closeCode: CloseCodeValue; reason: string }) => {
     if (socket.recovered) {
       keepLiveHolder(socket);
       // The fleet holds deliveries while a session is restored, until its socket connects: this one will not.
       deps.resumed?.(socket.id);
     }
     return new ConnectionRefused(refusal.closeCode, refusal.reason);
+  };
+  const admission = await sessions.admit(request);
+  if (!admission.ok) return refuse(admission);
+  // A recovered session carries its previous identity: only the same user of the same tenant may take it.
+  const refusal = socket.recovered ? sessions.checkRecovered(socket.data, admission.identity, request) : undefined;
+  if (refusal && !refusal.ok) {
+    admission.release();
+    return refuse(refusal);
   }
-  if (!admission.ok) return undefined; // unreachable: a failed admission is a refusal
   // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
   socket.once('disconnect', admission.release);
   socket.conn.once('close', admission.release);
