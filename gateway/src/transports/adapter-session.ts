@@ -159,7 +159,8 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
 
   /** The path the client connected on (what fetchSockets reports as the handshake's url). */
   protected abstract readonly path: string;
-  abstract send(event: string, payload: unknown, offset?: string): void;
+  /** The transport's text frame for one message to this client, with its recovery offset when it has one. */
+  protected abstract frame(event: string, payload: unknown, offset: string | undefined): string;
   /** Called by the adapter for every broadcast that reaches this session. */
   abstract writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void;
   abstract onFrame(data: Buffer, isBinary: boolean): void;
@@ -208,6 +209,12 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
     this.ctx.adapter.del(this.id, room);
   }
 
+  /** To this client only, now. */
+  send(event: string, payload: unknown, offset?: string): void {
+    if (this.keptForRecovery(event, payload, offset)) return;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(this.frame(event, payload, offset));
+  }
+
   /** To this session only, now, a message it missed (recovery): a closing notice among them closes it after. */
   replay(packet: unknown[]): void {
     const [event, payload, offset] = packet as [string, unknown, unknown];
@@ -221,7 +228,7 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
    * recovery point before its first broadcast. Only the welcome: replies and notices are not replayed. True when
    * the adapter took it.
    */
-  protected keptForRecovery(event: string, payload: unknown, offset: string | undefined): boolean {
+  private keptForRecovery(event: string, payload: unknown, offset: string | undefined): boolean {
     const { ctx } = this;
     if (event !== 'connected' || offset !== undefined || !ctx.recovery || !keepsPackets(ctx.adapter)) return false;
     if (!this.open || ctx.sockets.get(this.id) !== this) return true;
@@ -302,7 +309,7 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
 
 /**
  * Makes `session` the live holder of its id. A resumed id may still be held by a connection not yet seen dead,
- * on either transport: that one is retired first, and the id's rooms are the restored ones.
+ * on either transport: that one is retired first, and the id keeps its live rooms as well as the restored ones.
  */
 export function register(ctx: SessionContext, session: AdapterSession, restoredRooms: readonly string[]): void {
   // The live holder's rooms are the newest (the in-memory store only saves a session when it closes).

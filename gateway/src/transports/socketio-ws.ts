@@ -100,9 +100,8 @@ export class SocketIoWsSession extends AdapterSession {
   readonly transport = 'socketio' as const;
   protected readonly path = '/socket.io/';
 
-  send(event: string, payload: unknown, offset?: string): void {
-    if (this.keptForRecovery(event, payload, offset)) return;
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(eventFrame(event, payload, offset));
+  protected frame(event: string, payload: unknown, offset: string | undefined): string {
+    return eventFrame(event, payload, offset);
   }
 
   writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void {

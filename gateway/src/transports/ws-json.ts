@@ -73,9 +73,8 @@ export class RawSession extends AdapterSession {
   readonly transport = 'ws' as const;
   protected readonly path = '/ws';
 
-  send(event: string, payload: unknown, offset?: string): void {
-    if (this.keptForRecovery(event, payload, offset)) return;
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(jsonFrame(event, payload, offset));
+  protected frame(event: string, payload: unknown, offset: string | undefined): string {
+    return jsonFrame(event, payload, offset);
   }
 
   writeToEngine(encodedPackets: readonly (string | Buffer)[]): void {

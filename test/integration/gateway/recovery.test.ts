@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { io as ioClient } from 'socket.io-client';
+import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { Json } from '../../harness/clients.ts';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
@@ -19,6 +19,17 @@ describe('recovery on one replica, in memory, before any broadcast', () => {
   });
   after(() => gateway.stop());
 
+  /** Joins `room`, loses the transport, and waits until the client is back in its recovered session. */
+  const dropAndRecover = async (client: ClientSocket, room: string) => {
+    const joined = (await client.timeout(5000).emitWithAck('join_room', { room })) as Json;
+    assert.equal(joined['type'], 'room_joined');
+    const id = client.id;
+    client.io.engine.close();
+    await waitFor('the reconnection', () => client.connected && client.id === id && client.recovered, 10_000);
+    const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room, message: { marker: 'after' } } });
+    assert.equal(body.recipients, 1);
+  };
+
   it('a socket.io client that opens with a WebSocket recovers its session and rooms after a transport close', async () => {
     const events: Json[] = [];
     const client = ioClient(gateway.httpUrl, {
@@ -28,13 +39,7 @@ describe('recovery on one replica, in memory, before any broadcast', () => {
     client.on('event', (payload: Json) => events.push(payload));
     try {
       await new Promise((resolve) => client.once('connected', resolve));
-      const joined = (await client.timeout(5000).emitWithAck('join_room', { room: 'chat:recovery' })) as Json;
-      assert.equal(joined['type'], 'room_joined');
-      const id = client.id;
-      client.io.engine.close();
-      await waitFor('the reconnection', () => client.connected && client.id === id && client.recovered, 10_000);
-      const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:recovery', message: { marker: 'after' } } });
-      assert.equal(body.recipients, 1);
+      await dropAndRecover(client, 'chat:recovery');
       await waitFor('the broadcast', () => events.some((e) => JSON.stringify(e).includes('"after"')), 5000);
     } finally {
       client.close();
@@ -55,13 +60,7 @@ describe('recovery on one replica, in memory, before any broadcast', () => {
       // The welcome and its offset: socket.io-client takes the last argument as its recovery point.
       assert.equal(welcomes[0]!.length, 2);
       assert.equal(typeof welcomes[0]![1], 'string');
-      const joined = (await client.timeout(5000).emitWithAck('join_room', { room: 'chat:recovery-polling' })) as Json;
-      assert.equal(joined['type'], 'room_joined');
-      const id = client.id;
-      client.io.engine.close();
-      await waitFor('the reconnection', () => client.connected && client.id === id && client.recovered, 10_000);
-      const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:recovery-polling', message: { marker: 'after' } } });
-      assert.equal(body.recipients, 1);
+      await dropAndRecover(client, 'chat:recovery-polling');
     } finally {
       client.close();
     }
