@@ -118,13 +118,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // One replica without Redis: the newest broadcast socket.io's in-memory store keeps.
     recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => latestBufferedOffset(nsp.adapter),
   });
-  serveSocketIo(io, sessions, config, deps.fleet ? { resumed: deps.fleet.resumed } : {});
   const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {
     logger,
     metrics,
     accepting,
     ...(deps.fleet ? { resumed: deps.fleet.resumed, forgetSession: deps.fleet.forgetSession } : {}),
   });
+  serveSocketIo(io, sessions, config, { takeOver: socketIoWebSockets.takeOver, ...(deps.fleet ? { resumed: deps.fleet.resumed } : {}) });
   const rawWebSockets = serveRawWebSockets(http, io, sessions, config, {
     logger,
     metrics,

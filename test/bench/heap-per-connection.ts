@@ -4,7 +4,7 @@
  *
  *   node_modules/.bin/node test/bench/heap-per-connection.ts [ws|socketio|socketio-polling] [N]
  *   (socketio: clients that open with a WebSocket, served without engine.io; socketio-polling: stock
- *   socket.io-client that starts with long-polling and upgrades, served by engine.io)
+ *   socket.io-client that starts with long-polling, served by engine.io until it upgrades, then taken over)
  *   (HEAP_SNAPSHOT_OUT=file also writes the second snapshot, for a closer look in DevTools)
  *
  * Prints the top constructors by retained-size growth per connection (self sizes; a "closure" row is a

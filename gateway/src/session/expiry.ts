@@ -26,6 +26,14 @@ export class ExpiryWatch<K> {
     this.entries.delete(key);
   }
 
+  /** `to` takes `from`'s place, warning state included (a connection moved to another transport). */
+  move(from: K, to: K): void {
+    const entry = this.entries.get(from);
+    if (entry === undefined) return;
+    this.entries.delete(from);
+    this.entries.set(to, entry);
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -107,6 +107,11 @@ export interface Sessions {
   closing(conn: ClientConnection): void;
   /** Gone (after leaving its rooms). */
   closed(conn: ClientConnection, reason: string): void;
+  /**
+   * The same connection is served by another transport object from now on (same id, rooms, identity and
+   * limits slot): no close, no open, only the bookkeeping kept per object moves.
+   */
+  handedOver(from: ClientConnection, to: ClientConnection): void;
   rateLimiter(): MessageRateLimiter;
 }
 
@@ -382,6 +387,9 @@ export function createSessions(io: Server, deps: SessionDeps): Sessions {
       metrics.disconnects.inc({ transport: conn.transport, reason: disconnectReasonLabel(reason) });
       const { tenantId, userId } = conn.data.identity;
       void deps.presence.disconnected(tenantId, userId, conn.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
+    },
+    handedOver(from, to) {
+      expiries.move(from, to);
     },
     rateLimiter: () => new MessageRateLimiter(config.limits.messagesPerSecond, config.limits.messageBurst, clock()),
   };

@@ -2,8 +2,9 @@
  * socket.io clients that open with a WebSocket (`transports: ['websocket']`, what mobile and server clients
  * use), served on a bare `ws` WebSocket without engine.io's and socket.io's per-connection objects: an idle
  * connection costs what a /ws one costs (adapter-session.ts). Clients that start with HTTP long-polling, and the
- * upgrades from it, stay with engine.io (socketio.ts); both kinds are the same to the session, the adapter and
- * the fleet.
+ * upgrades from it, start with engine.io (socketio.ts); once such a connection has upgraded to a WebSocket, it
+ * is taken from engine.io and served here too (`takeOver`), so it ends up as cheap. Both kinds are the same to
+ * the session, the adapter and the fleet.
  *
  * The wire protocol is what socket.io 4 speaks over a WebSocket (Engine.IO v4, socket.io v5), on the main
  * namespace, text only:
@@ -20,11 +21,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Server } from 'socket.io';
+import type { EventEmitter } from 'node:events';
+import type { Server, Socket } from 'socket.io';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import { CloseCode } from '../protocol/codes.ts';
-import { closeCodeOf, type AdmissionRequest, type Sessions } from '../session/session.ts';
+import { closeCodeOf, type AdmissionRequest, type SessionData, type Sessions } from '../session/session.ts';
 import {
   AdapterSession, admitAndRestore, everySession, handleFrames, ignoreError, keepResumable, newId, register, sessionContext, sessionInit,
   upgradeAllowed, writeFrame, type FrameHandler, type WebSocketTransportDeps,
@@ -120,6 +122,14 @@ export class SocketIoWsSession extends AdapterSession {
     }
   }
 
+  /**
+   * What socket.io's Socket calls on its Client to write a packet. A socket taken over from engine.io gets this
+   * session as its client: the replies to messages it was still handling when it was taken over come out here.
+   */
+  _packet(packet: { type: number; id?: number; data?: unknown }): void {
+    if (this.open && this.ws.readyState === WebSocket.OPEN) this.ws.send(`4${packet.type}${packet.id ?? ''}${packet.data === undefined ? '' : JSON.stringify(packet.data)}`);
+  }
+
   /** Engine.IO v4 keep-alive: the server sends a ping packet, the client answers with a pong packet. */
   protected ping(): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send('2');
@@ -149,6 +159,7 @@ export class SocketIoWsSession extends AdapterSession {
     const text = isBinary ? undefined : data.toString('utf8');
     switch (text?.[0]) {
       case '3': // pong
+      case '6': // noop (a client that upgraded from polling may still send one)
         return;
       case '4':
         break;
@@ -266,6 +277,25 @@ class PendingConnection implements FrameHandler {
   }
 }
 
+/** engine.io's connection and its WebSocket transport, as far as a take-over reads and changes them. */
+interface EngineConnection extends EventEmitter {
+  readyState: string;
+  readonly writeBuffer: readonly unknown[];
+  readonly transport: { readonly name: string; readonly writable: boolean; readyState: string; readonly socket?: unknown };
+  onClose(reason: string): void;
+}
+
+/** socket.io's Client of one engine.io connection: its listeners on that connection. */
+interface SocketIoClient {
+  readonly sockets: Map<string, unknown>;
+  ondata(...args: unknown[]): void;
+  onerror(...args: unknown[]): void;
+  onclose(...args: unknown[]): void;
+}
+
+/** Why a socket was not taken over: `busy` may pass (a write in progress), `kept` will not. */
+export type TakeOverRefusal = 'busy' | 'kept';
+
 /** Whether engine.io would see this upgrade as a new Engine.IO v4 connection opening with a WebSocket. */
 function opensWithWebSocket(request: IncomingMessage): boolean {
   const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams;
@@ -277,7 +307,10 @@ function opensWithWebSocket(request: IncomingMessage): boolean {
  * and the upgrades from it). Origin and draining are checked before the WebSocket handshake, as engine.io does;
  * authentication, limits and recovery when the CONNECT packet comes.
  */
-export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): { close(): void } {
+export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): {
+  close(): void;
+  takeOver(socket: Socket, release: () => void): SocketIoWsSession | TakeOverRefusal;
+} {
   const ctx = sessionContext(io, sessions, config, deps);
   const openPacket = `0${JSON.stringify({ upgrades: [], pingInterval: config.pingIntervalMs, pingTimeout: config.pingTimeoutMs, maxPayload: HARD_FRAME_LIMIT_BYTES })}`;
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_FRAME_LIMIT_BYTES, perMessageDeflate: false, clientTracking: false });
@@ -339,10 +372,48 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
     });
   };
 
+  /**
+   * A socket.io socket whose engine.io connection has upgraded from long-polling to a WebSocket becomes a session
+   * on that WebSocket, under the same id, rooms, identity and limits slot: engine.io and socket.io let go of the
+   * connection without closing it, so nothing is announced, counted or persisted, and the client notices
+   * nothing. `release` is the socket's limits slot, now the session's. Refused while engine.io is writing
+   * (`busy`: try again later) and for what a session does not serve (`kept`: another namespace on the same
+   * connection, acks the server waits for).
+   */
+  const takeOver = (socket: Socket, release: () => void): SocketIoWsSession | TakeOverRefusal => {
+    const conn = socket.conn as unknown as EngineConnection;
+    const client = socket.client as unknown as SocketIoClient;
+    const { transport } = conn;
+    // engine.io's own copy of `ws` (its version range may differ from ours): the same WebSocket class otherwise.
+    const ws = transport.socket as WebSocket | undefined;
+    if (!socket.connected || conn.readyState !== 'open' || transport.name !== 'websocket' || ws?.readyState !== WebSocket.OPEN) return 'kept';
+    if (client.sockets.size !== 1 || (socket as unknown as { acks: Map<number, unknown> }).acks.size > 0 || ctx.sockets.get(socket.id) !== socket) return 'kept';
+    if (!transport.writable || conn.writeBuffer.length > 0) return 'busy';
+    // engine.io's transport stops listening to the WebSocket, and is marked closed so that engine.io's clean-up
+    // does not close it.
+    ws.removeAllListeners('message').removeAllListeners('close').removeAllListeners('error');
+    transport.readyState = 'closed';
+    // socket.io must not see the engine.io connection close (it would end the socket: leave the rooms, announce,
+    // persist); nor may the limits slot be released.
+    conn.removeListener('data', client.ondata).removeListener('error', client.onerror).removeListener('close', client.onclose);
+    conn.removeListener('close', release);
+    socket.removeListener('disconnect', release);
+    // Its timers stop and engine.io's server forgets it.
+    conn.onClose('transport close');
+    const pid = (socket as unknown as { pid?: string }).pid;
+    const session = new SocketIoWsSession(ws, ctx, { id: socket.id, pid, data: socket.data as SessionData, recovered: socket.recovered, release });
+    ctx.sockets.set(socket.id, session);
+    (socket as unknown as { client: unknown }).client = session;
+    // The client's ping timer runs from engine.io's last ping: restart it before this transport's first one.
+    ws.send('2');
+    return session;
+  };
+
   const engine = io.engine as unknown as { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void };
   const engineUpgrade = engine.handleUpgrade.bind(engine);
   engine.handleUpgrade = (request, socket, head) => (opensWithWebSocket(request) ? upgrade(request, socket, head) : engineUpgrade(request, socket, head));
   return {
+    takeOver,
     close() {
       clearInterval(heartbeat);
       for (const ws of pendings) ws.terminate();

@@ -1,8 +1,9 @@
 /**
  * The socket.io transport (default path /socket.io/): the Server, its origin check, and the glue from socket.io
  * sockets to the session (session/session.ts). Clients that open with a WebSocket are taken from engine.io and
- * served in socketio-ws.ts; this serves the ones that start with long-polling. Upgrades that bypass engine.io
- * have their origins checked the same way (adapter-session.ts).
+ * served in socketio-ws.ts; this serves the ones that start with long-polling, until they upgrade to a
+ * WebSocket and socketio-ws.ts takes them over too. Upgrades that bypass engine.io have their origins checked
+ * the same way (adapter-session.ts).
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -105,6 +106,8 @@ class SocketIoConnection implements ClientConnection {
   readonly rateLimiter: MessageRateLimiter;
   private readonly io: Server;
   private readonly socket: GatewaySocket;
+  /** Serves the connection since it was taken from engine.io; what still holds this object reaches it. */
+  private successor: ClientConnection | undefined;
 
   constructor(io: Server, socket: GatewaySocket, rateLimiter: MessageRateLimiter) {
     this.io = io;
@@ -119,15 +122,22 @@ class SocketIoConnection implements ClientConnection {
   /** socket.io's private session id (set when connection-state recovery is on). */
   get sessionId() { return (this.socket as unknown as { pid?: string }).pid; }
 
+  handedOver(successor: ClientConnection): void {
+    this.successor = successor;
+  }
+
   join(rooms: readonly string[]): void {
-    void this.socket.join([...rooms]);
+    if (this.successor) this.successor.join(rooms);
+    else void this.socket.join([...rooms]);
   }
 
   leave(room: string): void {
-    void this.socket.leave(room);
+    if (this.successor) this.successor.leave(room);
+    else void this.socket.leave(room);
   }
 
   send(event: string, payload: unknown, offset?: string): void {
+    if (this.successor) return this.successor.send(event, payload, offset);
     // With Redis, through the adapter (local only) so the client's recovery offset moves. Otherwise directly: with
     // socket.io's in-memory store, socket.emit keeps the message and gives it an offset of its own.
     if (offset !== undefined && !keepsPackets(this.socket.nsp.adapter)) this.io.local.to(this.socket.id).emit(event, payload, offset);
@@ -135,14 +145,46 @@ class SocketIoConnection implements ClientConnection {
   }
 }
 
+export interface SocketIoDeps {
+  /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
+  readonly resumed?: (sid: string) => void;
+  /** Serves an upgraded socket on its bare WebSocket from now on (socketio-ws.ts), or says why not. */
+  readonly takeOver?: (socket: Socket, release: () => void) => ClientConnection | 'busy' | 'kept';
+}
+
+/** How often, and how many times, a take-over refused because engine.io was writing is tried again. */
+const TAKE_OVER_RETRY_MS = 1000;
+const TAKE_OVER_TRIES = 10;
+
 /** Authenticates socket.io handshakes and serves each socket's session. */
-export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig, deps: { resumed?: (sid: string) => void } = {}): void {
+export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayConfig, deps: SocketIoDeps = {}): void {
+  /** Each admitted socket's limits slot, until it connects. */
+  const releases = new WeakMap<GatewaySocket, () => void>();
   io.use((socket: GatewaySocket, next) => {
-    admitSocket(socket, sessions, config, deps).then(next, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
+    admitSocket(socket, sessions, config, deps, releases).then(next, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
   });
 
   io.on('connection', (socket: GatewaySocket) => {
     const conn = new SocketIoConnection(io, socket, sessions.rateLimiter());
+    const release = releases.get(socket);
+    releases.delete(socket);
+    const { takeOver } = deps;
+    if (takeOver && release) {
+      // Once on a WebSocket, the connection needs none of engine.io's and socket.io's objects (socketio-ws.ts).
+      const attempt = (triesLeft: number) => {
+        const successor = takeOver(socket, release);
+        if (successor === 'busy') {
+          if (triesLeft > 1) setTimeout(attempt, TAKE_OVER_RETRY_MS, triesLeft - 1).unref();
+        } else if (successor !== 'kept') {
+          conn.handedOver(successor);
+          sessions.handedOver(conn, successor);
+        }
+      };
+      const engineConn = socket.conn as unknown as { upgraded: boolean };
+      // After engine.io's own work on the upgrade (it flushes what polling had buffered).
+      if (engineConn.upgraded) setImmediate(attempt, TAKE_OVER_TRIES);
+      else socket.conn.once('upgrade', () => setImmediate(attempt, TAKE_OVER_TRIES));
+    }
     socket.onAnyOutgoing((event: string, payload: unknown) => {
       const closeCode = closeCodeOf(event, payload);
       // The notice is written right after this listener returns; close once it is on the wire. On 1012
@@ -168,7 +210,7 @@ export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayCon
  * whose handshake socket.io builds after the request was let go: headers from the handshake, not the request).
  * Resolves with the refusal to pass to next(), if any.
  */
-async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: GatewayConfig, deps: { resumed?: (sid: string) => void }): Promise<ConnectionRefused | undefined> {
+async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: GatewayConfig, deps: SocketIoDeps, releases: WeakMap<GatewaySocket, () => void>): Promise<ConnectionRefused | undefined> {
   const request = {
     headers: socket.handshake.headers,
     url: socket.handshake.url ?? '/',
@@ -195,6 +237,7 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
   // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
   socket.once('disconnect', admission.release);
   socket.conn.once('close', admission.release);
+  releases.set(socket, admission.release);
   forgetToken(socket);
   socket.data.identity = admission.identity;
   socket.data.ip = request.ip;

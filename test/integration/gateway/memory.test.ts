@@ -3,7 +3,8 @@
  * the token among them) must be collectable once the session is established. A client that opens with a
  * WebSocket is served without engine.io (socketio-ws.ts); for one that starts with polling, engine.io holds the
  * requests for the connection's lifetime (Socket.request, and a 'close' listener of its upgrade response), which
- * the gateway undoes. In-process, so the test can see the garbage collector's verdict through a WeakRef.
+ * the gateway undoes; once it has upgraded, engine.io's and socket.io's objects go too (the take-over). In-process,
+ * so the test can see the garbage collector's verdict through a WeakRef.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { parseConfig } from '../../../gateway/src/config.ts';
 import { createLogger } from '../../../gateway/src/log.ts';
 import { buildGateway, type Assembled } from '../../../gateway/src/main.ts';
 import { freePort } from '../../harness/ports.ts';
+import { waitFor } from '../../harness/process.ts';
 import { TEST_SECRET, hsToken } from '../../harness/tokens.ts';
 
 setFlagsFromString('--expose-gc');
@@ -98,6 +100,27 @@ describe('memory held by an open connection', () => {
       assert.equal(await collected(upgrade.ref), true, 'the upgrade request is still reachable');
       await stillWorks(client);
     } finally {
+      client.close();
+    }
+  });
+
+  it('lets the socket.io socket and the engine.io connection of a polling client go once it is on the WebSocket', async () => {
+    const { io } = assembled.gateway;
+    const refs: { socket: WeakRef<object>; conn: WeakRef<object> }[] = [];
+    const track = (socket: { conn: object }) => void refs.push({ socket: new WeakRef(socket), conn: new WeakRef(socket.conn) });
+    io.on('connection', track);
+    const client = await open(['polling', 'websocket']);
+    try {
+      await new Promise<void>((resolve) => (client.io.engine.transport.name === 'websocket' ? resolve() : client.io.engine.once('upgrade', () => resolve())));
+      assert.equal(refs.length, 1);
+      // The connection is served on its WebSocket without engine.io: engine.io no longer counts it.
+      await waitFor('the take-over', () => io.engine.clientsCount === 0, 5000);
+      assert.equal(io.of('/').sockets.size, 1);
+      assert.equal(await collected(refs[0]!.socket), true, 'the socket.io socket is still reachable');
+      assert.equal(await collected(refs[0]!.conn), true, 'the engine.io connection is still reachable');
+      await stillWorks(client);
+    } finally {
+      io.off('connection', track);
       client.close();
     }
   });

@@ -32,4 +32,16 @@ describe('ExpiryWatch', () => {
     watch.delete('b');
     assert.deepEqual(watch.due(1_000_000), { warn: [], expire: [] });
   });
+
+  it('move hands a key\'s expiry and warning state to another key; moving an unwatched key does nothing', () => {
+    const watch = new ExpiryWatch<string>(30);
+    watch.set('old', 100);
+    assert.deepEqual(watch.due(75_000), { warn: ['old'], expire: [] });
+    watch.move('old', 'new');
+    watch.move('absent', 'other');
+    assert.equal(watch.size, 1);
+    // Warned already: not again under the new key; expires under it.
+    assert.deepEqual(watch.due(80_000), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(100_000), { warn: [], expire: ['new'] });
+  });
 });
