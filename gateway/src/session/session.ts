@@ -125,6 +125,8 @@ export function createSessions(io: Server, deps: SessionDeps): Sessions {
   const policy = { broadcastRoles: config.broadcastRoles };
   const counts = deps.connectionCounts;
   const expiries = new ExpiryWatch<ClientConnection>(TOKEN_EXPIRY_WARNING_SECONDS);
+  /** Connections handed over to another transport object, to theirs: a handler that awaited may hold the old one. */
+  const successors = new WeakMap<ClientConnection, ClientConnection>();
   const sweep = setInterval(() => {
     const { warn, expire } = expiries.due(clock());
     for (const conn of warn) {
@@ -339,7 +341,8 @@ export function createSessions(io: Server, deps: SessionDeps): Sessions {
           return sendError(conn, ack, ErrorCode.invalidToken, 'the new token is for another user or tenant', message.type);
         }
         conn.data.identity = fresh;
-        expiries.set(conn, fresh.expiresAt);
+        // The token check was awaited: the connection may have been handed over meanwhile.
+        expiries.set(successors.get(conn) ?? conn, fresh.expiresAt);
         logger.info({ event: 'auth', outcome: 'refreshed', ip, user_id: userId, tenant_id: tenantId }, 'token refreshed');
         reply({ type: 'token_refreshed', expires_at: fresh.expiresAt === undefined ? null : new Date(fresh.expiresAt * 1000).toISOString(), timestamp: now() });
         return;
@@ -389,6 +392,7 @@ export function createSessions(io: Server, deps: SessionDeps): Sessions {
       void deps.presence.disconnected(tenantId, userId, conn.id).catch((error: unknown) => logger.error({ err: error }, 'presence update failed'));
     },
     handedOver(from, to) {
+      successors.set(from, to);
       expiries.move(from, to);
     },
     rateLimiter: () => new MessageRateLimiter(config.limits.messagesPerSecond, config.limits.messageBurst, clock()),

@@ -145,7 +145,7 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   /** Heard from since the last keep-alive check. */
   protected alive = true;
 
-  constructor(ws: WebSocket, ctx: SessionContext, init: { id: string; pid: string | undefined; data: SessionData; recovered: boolean; release: () => void }) {
+  constructor(ws: WebSocket, ctx: SessionContext, init: { id: string; pid: string | undefined; data: SessionData; recovered: boolean; release: () => void; rateLimiter?: MessageRateLimiter }) {
     this.ws = ws;
     this.ctx = ctx;
     this.id = init.id;
@@ -153,7 +153,7 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
     this.data = init.data;
     this.recovered = init.recovered;
     this.release = init.release;
-    this.rateLimiter = ctx.sessions.rateLimiter();
+    this.rateLimiter = init.rateLimiter ?? ctx.sessions.rateLimiter();
     handleFrames(ws, this);
   }
 

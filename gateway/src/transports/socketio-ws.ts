@@ -26,6 +26,7 @@ import type { Server, Socket } from 'socket.io';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import { CloseCode } from '../protocol/codes.ts';
+import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 import { closeCodeOf, type AdmissionRequest, type SessionData, type Sessions } from '../session/session.ts';
 import {
   AdapterSession, admitAndRestore, everySession, handleFrames, ignoreError, keepResumable, newId, register, sessionContext, sessionInit,
@@ -288,6 +289,8 @@ interface EngineConnection extends EventEmitter {
 /** socket.io's Client of one engine.io connection: its listeners on that connection. */
 interface SocketIoClient {
   readonly sockets: Map<string, unknown>;
+  /** Set while a binary packet waits for its attachments. */
+  readonly decoder: { reconstructor?: unknown };
   ondata(...args: unknown[]): void;
   onerror(...args: unknown[]): void;
   onclose(...args: unknown[]): void;
@@ -295,6 +298,13 @@ interface SocketIoClient {
 
 /** Why a socket was not taken over: `busy` may pass (a write in progress), `kept` will not. */
 export type TakeOverRefusal = 'busy' | 'kept';
+
+/** What a taken-over socket's session keeps of it besides the socket itself. */
+export interface CarriedOver {
+  /** Its connection-limits slot. */
+  readonly release: () => void;
+  readonly rateLimiter: MessageRateLimiter;
+}
 
 /** Whether engine.io would see this upgrade as a new Engine.IO v4 connection opening with a WebSocket. */
 function opensWithWebSocket(request: IncomingMessage): boolean {
@@ -309,7 +319,7 @@ function opensWithWebSocket(request: IncomingMessage): boolean {
  */
 export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: GatewayConfig, deps: WebSocketTransportDeps): {
   close(): void;
-  takeOver(socket: Socket, release: () => void): SocketIoWsSession | TakeOverRefusal;
+  takeOver(socket: Socket, carried: CarriedOver): SocketIoWsSession | TakeOverRefusal;
 } {
   const ctx = sessionContext(io, sessions, config, deps);
   const openPacket = `0${JSON.stringify({ upgrades: [], pingInterval: config.pingIntervalMs, pingTimeout: config.pingTimeoutMs, maxPayload: HARD_FRAME_LIMIT_BYTES })}`;
@@ -376,11 +386,11 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
    * A socket.io socket whose engine.io connection has upgraded from long-polling to a WebSocket becomes a session
    * on that WebSocket, under the same id, rooms, identity and limits slot: engine.io and socket.io let go of the
    * connection without closing it, so nothing is announced, counted or persisted, and the client notices
-   * nothing. `release` is the socket's limits slot, now the session's. Refused while engine.io is writing
-   * (`busy`: try again later) and for what a session does not serve (`kept`: another namespace on the same
-   * connection, acks the server waits for).
+   * nothing. Refused while engine.io is writing (`busy`: try again later) and for what a session does not
+   * serve (`kept`: another namespace on the same connection, acks the server waits for, a binary packet half
+   * received, a compressed WebSocket: pre-framed broadcasts would overtake its queued replies).
    */
-  const takeOver = (socket: Socket, release: () => void): SocketIoWsSession | TakeOverRefusal => {
+  const takeOver = (socket: Socket, { release, rateLimiter }: CarriedOver): SocketIoWsSession | TakeOverRefusal => {
     const conn = socket.conn as unknown as EngineConnection;
     const client = socket.client as unknown as SocketIoClient;
     const { transport } = conn;
@@ -388,6 +398,7 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
     const ws = transport.socket as WebSocket | undefined;
     if (!socket.connected || conn.readyState !== 'open' || transport.name !== 'websocket' || ws?.readyState !== WebSocket.OPEN) return 'kept';
     if (client.sockets.size !== 1 || (socket as unknown as { acks: Map<number, unknown> }).acks.size > 0 || ctx.sockets.get(socket.id) !== socket) return 'kept';
+    if (client.decoder.reconstructor !== undefined || ws.extensions !== '') return 'kept';
     if (!transport.writable || conn.writeBuffer.length > 0) return 'busy';
     // engine.io's transport stops listening to the WebSocket, and is marked closed so that engine.io's clean-up
     // does not close it.
@@ -398,10 +409,12 @@ export function serveSocketIoWebSockets(io: Server, sessions: Sessions, config: 
     conn.removeListener('data', client.ondata).removeListener('error', client.onerror).removeListener('close', client.onclose);
     conn.removeListener('close', release);
     socket.removeListener('disconnect', release);
+    // Nor may the socket's own listeners act on it any more (its closing-notice handler would close it).
+    socket.offAny().offAnyOutgoing();
     // Its timers stop and engine.io's server forgets it.
     conn.onClose('transport close');
     const pid = (socket as unknown as { pid?: string }).pid;
-    const session = new SocketIoWsSession(ws, ctx, { id: socket.id, pid, data: socket.data as SessionData, recovered: socket.recovered, release });
+    const session = new SocketIoWsSession(ws, ctx, { id: socket.id, pid, data: socket.data as SessionData, recovered: socket.recovered, release, rateLimiter });
     ctx.sockets.set(socket.id, session);
     (socket as unknown as { client: unknown }).client = session;
     // The client's ping timer runs from engine.io's last ping: restart it before this transport's first one.

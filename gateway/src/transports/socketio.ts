@@ -149,7 +149,7 @@ export interface SocketIoDeps {
   /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
   readonly resumed?: (sid: string) => void;
   /** Serves an upgraded socket on its bare WebSocket from now on (socketio-ws.ts), or says why not. */
-  readonly takeOver?: (socket: Socket, release: () => void) => ClientConnection | 'busy' | 'kept';
+  readonly takeOver?: (socket: Socket, carried: { release: () => void; rateLimiter: MessageRateLimiter }) => ClientConnection | 'busy' | 'kept';
 }
 
 /** How often, and how many times, a take-over refused because engine.io was writing is tried again. */
@@ -172,7 +172,7 @@ export function serveSocketIo(io: Server, sessions: Sessions, config: GatewayCon
     if (takeOver && release) {
       // Once on a WebSocket, the connection needs none of engine.io's and socket.io's objects (socketio-ws.ts).
       const attempt = (triesLeft: number) => {
-        const successor = takeOver(socket, release);
+        const successor = takeOver(socket, { release, rateLimiter: conn.rateLimiter });
         if (successor === 'busy') {
           if (triesLeft > 1) setTimeout(attempt, TAKE_OVER_RETRY_MS, triesLeft - 1).unref();
         } else if (successor !== 'kept') {
@@ -218,12 +218,16 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
     ip: requestIp(config, socket.handshake.headers, socket.handshake.address),
     transport: 'socketio' as const,
   };
-  const refuse = (refusal: { closeCode: CloseCodeValue; reason: string }) => {
+  /** This socket will not connect: socket.io cleans it up under its session's id. */
+  const notConnecting = () => {
     if (socket.recovered) {
       keepLiveHolder(socket);
       // The fleet holds deliveries while a session is restored, until its socket connects: this one will not.
       deps.resumed?.(socket.id);
     }
+  };
+  const refuse = (refusal: { closeCode: CloseCodeValue; reason: string }) => {
+    notConnecting();
     return new ConnectionRefused(refusal.closeCode, refusal.reason);
   };
   const admission = await sessions.admit(request);
@@ -233,6 +237,13 @@ async function admitSocket(socket: GatewaySocket, sessions: Sessions, config: Ga
   if (refusal && !refusal.ok) {
     admission.release();
     return refuse(refusal);
+  }
+  // The client went away while the token was being checked: its close has come and gone, and socket.io drops a
+  // socket whose connection is closed.
+  if (socket.conn.readyState !== 'open') {
+    admission.release();
+    notConnecting();
+    return undefined;
   }
   // Released on whichever comes first; a socket that never finishes connecting only gets the conn close.
   socket.once('disconnect', admission.release);
