@@ -7,7 +7,7 @@
  *                                     harness works and its figures are sane (never that they are fast); output in
  *                                     test/bench/results/tmp/smoke/; exits non-zero on failure
  *
- * Options: --workloads=idle,fanout,cross,storm,rooms  --targets=ours-ws,ours-sio,socketio,ws,centrifugo  --out=DIR
+ * Options: --workloads=idle,fanout,cross,storm,rooms  --targets=ours-ws,ours-sio,ours-sio-polling,socketio,ws,centrifugo  --out=DIR
  *          --report-only (rewrite results.md and the charts from DIR/latest.json, measuring nothing)
  * Environment: BENCH_IDLE_CONNECTIONS (default 10000, capped by ulimit -n), RTGW_CACHE (Centrifugo's build),
  * CENTRIFUGO_VERSION, BENCH_NODE_OPTIONS (NODE_OPTIONS of every Node server; default the gateway image's, "" for V8's),
@@ -69,7 +69,7 @@ const idleConnections = Math.max(100, Math.min(idleWanted, fdLimit - 1000));
 
 const plan: Plan = smoke
   ? {
-      targets: list(args.targets, ALL_TARGETS, ['ours-ws', 'ours-sio', 'socketio', 'ws']),
+      targets: list(args.targets, ALL_TARGETS, ['ours-ws', 'ours-sio', 'ours-sio-polling', 'socketio', 'ws']),
       concurrency: 20,
       idle: { connections: 200, settleMs: 500 },
       fanout: { sizes: [100], rates: [10], seconds: 2 },

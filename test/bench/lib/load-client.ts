@@ -8,6 +8,9 @@
  * - `eio`: socket.io v4 over Engine.IO v4 on a WebSocket: `0{…}` open, answer `2` pings with `3`, connect the
  *   namespace with `40{"token":…}` (with `pid`/`offset` first when resuming, as socket.io-client does), events
  *   `42[…]` (the recovery offset as the array's last string), acks `43<id>[…]`, refusals `44{…}`.
+ * - `eio-polling`: the same, opened as a browser's socket.io-client opens it: Engine.IO's long-polling handshake
+ *   over HTTP (`GET` the open packet, `POST` the CONNECT, `GET` its answer), then the WebSocket upgrade (`2probe`,
+ *   `3probe`, `5`) on which it stays. Only for connection cost (idle capacity), not for resume.
  * - `centrifuge`: Centrifuge's JSON protocol at /connection/websocket: `{"id":1,"connect":{"token":…}}`,
  *   one `{"id":n,"subscribe":{"channel":…}}` per room, newline-separated commands and replies, pings `{}`
  *   answered `{}`, publications as `{"push":{"channel":…,"pub":{"data":…}}}`.
@@ -18,7 +21,32 @@
 import WebSocket from 'ws';
 import { nowUs } from './latency.ts';
 
-export type Protocol = 'json' | 'eio' | 'centrifuge';
+export type Protocol = 'json' | 'eio' | 'eio-polling' | 'centrifuge';
+
+/** Engine.IO v4 separates the packets of one long-polling payload with a record separator. */
+const RECORD_SEPARATOR = '\x1e';
+
+/**
+ * Engine.IO's long-polling open and socket.io CONNECT over HTTP, as socket.io-client does them before it upgrades:
+ * the Engine.IO session id to upgrade, and what the server said to the CONNECT (`40{…}` or `44{…}`).
+ */
+async function pollingHandshake(wsUrl: string, token: string): Promise<{ sid: string; connect: string }> {
+  const base = wsUrl.replace(/^ws/, 'http').replace('transport=websocket', 'transport=polling');
+  const text = async (res: Response) => {
+    if (!res.ok) throw new Error(`eio-polling: HTTP ${res.status} ${await res.text()}`);
+    return res.text();
+  };
+  const open = await text(await fetch(base));
+  const { sid } = JSON.parse(open.slice(1)) as { sid: string };
+  const url = `${base}&sid=${encodeURIComponent(sid)}`;
+  await text(await fetch(url, { method: 'POST', body: `40${JSON.stringify({ token })}`, headers: { 'content-type': 'text/plain;charset=UTF-8' } }));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const packets = (await text(await fetch(url))).split(RECORD_SEPARATOR);
+    const connect = packets.find((p) => p.startsWith('40') || p.startsWith('44'));
+    if (connect) return { sid, connect };
+  }
+  throw new Error('eio-polling: no answer to the CONNECT');
+}
 
 export interface Endpoint {
   readonly url: string;
@@ -113,8 +141,16 @@ export class LoadClient {
   }
 
   /** Opens, authenticates and subscribes; resolves once subscribed. */
-  connect(options: OpenOptions): Promise<Opened> {
+  async connect(options: OpenOptions): Promise<Opened> {
+    if (this.protocol !== 'eio-polling') return this.open_(options, nowUs(), undefined);
     const started = nowUs();
+    const { sid, connect } = await pollingHandshake(options.endpoint.url, options.token);
+    if (connect.startsWith('44')) throw new Error(`eio-polling: refused ${connect}`);
+    return this.open_({ ...options, endpoint: { ...options.endpoint, url: `${options.endpoint.url}&sid=${encodeURIComponent(sid)}` } }, started, connect);
+  }
+
+  /** The WebSocket part of `connect`; `polled`: the CONNECT answer an `eio-polling` client already has. */
+  private open_(options: OpenOptions, started: number, polled: string | undefined): Promise<Opened> {
     const resume = options.resume === true && this.sessionId !== undefined;
     let url = options.endpoint.url;
     if (resume && this.protocol === 'json' && this.lastOffset !== undefined) {
@@ -151,7 +187,7 @@ export class LoadClient {
         if (options.topics.length === 0 || isRecovered) return done();
         if (this.protocol === 'json') {
           ws.send(JSON.stringify({ type: 'subscribe', topics: options.topics }));
-        } else if (this.protocol === 'eio') {
+        } else if (this.protocol === 'eio' || this.protocol === 'eio-polling') {
           subscribeAck = this.nextId++;
           ws.send(`42${subscribeAck}${JSON.stringify(['subscribe', { topics: options.topics }])}`);
         } else {
@@ -164,7 +200,15 @@ export class LoadClient {
 
       ws.on('message', (data: Buffer) => {
         const first = data[0];
-        if (this.protocol === 'eio') {
+        if (this.protocol === 'eio' || this.protocol === 'eio-polling') {
+          if (polled !== undefined && !settled && data.toString() === '3probe') {
+            // Upgraded: the connection is on this WebSocket from now on; it connected over polling.
+            ws.send('5');
+            const ack = JSON.parse(polled.slice(2)) as { pid?: string };
+            if (ack.pid !== undefined) this.sessionId = ack.pid;
+            connected(false);
+            return;
+          }
           if (first === 0x34 /* 4 */) {
             const kind = data[1];
             if (kind === 0x32 /* 2: EVENT */) {
@@ -232,6 +276,7 @@ export class LoadClient {
         }
       });
       ws.once('open', () => {
+        if (polled !== undefined) ws.send('2probe');
         if (this.protocol === 'centrifuge') ws.send(JSON.stringify({ id: 1, connect: { token: options.token, name: 'bench' } }));
       });
       ws.once('unexpected-response', (_req, res) => fail(new Error(`${this.protocol}: HTTP ${res.statusCode}`)));

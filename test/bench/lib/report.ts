@@ -27,7 +27,7 @@ export interface Results {
   readonly rooms?: RoomsRow[];
 }
 
-const OURS: readonly TargetName[] = ['ours-ws', 'ours-sio'];
+const OURS: readonly TargetName[] = ['ours-ws', 'ours-sio', 'ours-sio-polling'];
 const PEERS: readonly TargetName[] = ['socketio', 'ws', 'centrifugo'];
 
 const fmt = (value: number | undefined, digits = 1): string => {
@@ -256,7 +256,7 @@ export function markdown(results: Results): string {
   return `${lines.join('\n')}\n`;
 }
 
-const COLORS: Record<TargetName, string> = { 'ours-ws': '#1f6feb', 'ours-sio': '#58a6ff', socketio: '#8b949e', ws: '#3fb950', centrifugo: '#d29922' };
+const COLORS: Record<TargetName, string> = { 'ours-ws': '#1f6feb', 'ours-sio': '#58a6ff', 'ours-sio-polling': '#a5d6ff', socketio: '#8b949e', ws: '#3fb950', centrifugo: '#d29922' };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Small multiples: one panel per figure, one bar per target. */

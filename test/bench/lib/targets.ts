@@ -13,13 +13,14 @@ import type { Endpoint, Protocol } from './load-client.ts';
 import { PINNING, pin } from './system.ts';
 import { centrifugoBinary, startCentrifugo } from './centrifugo.ts';
 
-export type TargetName = 'ours-ws' | 'ours-sio' | 'socketio' | 'ws' | 'centrifugo';
-export const ALL_TARGETS: readonly TargetName[] = ['ours-ws', 'ours-sio', 'socketio', 'ws', 'centrifugo'];
+export type TargetName = 'ours-ws' | 'ours-sio' | 'ours-sio-polling' | 'socketio' | 'ws' | 'centrifugo';
+export const ALL_TARGETS: readonly TargetName[] = ['ours-ws', 'ours-sio', 'ours-sio-polling', 'socketio', 'ws', 'centrifugo'];
 export const TENANT = 'bench';
 
 export const TARGET_LABELS: Record<TargetName, string> = {
   'ours-ws': 'gateway /ws',
   'ours-sio': 'gateway socket.io',
+  'ours-sio-polling': 'gateway socket.io, polling first',
   socketio: 'socket.io 4.8',
   ws: 'plain ws',
   centrifugo: 'Centrifugo',
@@ -50,6 +51,8 @@ export interface Target {
 }
 
 export interface TargetOptions {
+  /** The idle-capacity workload: the only one polling-first clients take part in (they cost the same once upgraded). */
+  readonly idle?: boolean;
   readonly replicas?: number;
   /** Redis Streams adapter (two replicas unless `replicas` says otherwise). */
   readonly redis?: boolean;
@@ -58,6 +61,7 @@ export interface TargetOptions {
 
 export function supports(name: TargetName, options: TargetOptions & { resume?: boolean }): boolean {
   if (name === 'centrifugo' && centrifugoBinary() === undefined) return false;
+  if (name === 'ours-sio-polling' && !options.idle) return false;
   if ((options.redis || (options.replicas ?? 1) > 1) && (name === 'ws' || name === 'centrifugo')) return false;
   if (options.nats && name !== 'ours-ws' && name !== 'ours-sio') return false;
   if (options.resume && name === 'centrifugo') return false;
@@ -124,7 +128,7 @@ export async function startTarget(name: TargetName, options: TargetOptions = {})
     const servers: ServerProcess[] = [];
     const userToken = (user: string) => hsToken({ sub: user, tenant: TENANT, expiresIn: 3 * 3600 });
 
-    if (name === 'ours-ws' || name === 'ours-sio') {
+    if (name === 'ours-ws' || name === 'ours-sio' || name === 'ours-sio-polling') {
       for (let i = 0; i < replicas; i++) {
         const gateway = await startGateway({
           // Per-publish info lines would measure pino, not fan-out; production runs at info.
@@ -148,10 +152,10 @@ export async function startTarget(name: TargetName, options: TargetOptions = {})
         natsConnection = await connect({ servers: nats.url });
         stops.unshift(async () => natsConnection?.close());
       }
-      const sio = name === 'ours-sio';
+      const sio = name !== 'ours-ws';
       return {
         name,
-        protocol: sio ? 'eio' : 'json',
+        protocol: name === 'ours-sio-polling' ? 'eio-polling' : sio ? 'eio' : 'json',
         servers,
         ...(redis ? { redis } : {}),
         ...(nats ? { nats } : {}),

@@ -103,7 +103,7 @@ export interface IdleRow {
 
 export async function idleCapacity(plan: Plan, log: Log): Promise<IdleRow[]> {
   const rows: IdleRow[] = [];
-  for (const name of plan.targets.filter((t) => supports(t, {}))) {
+  for (const name of plan.targets.filter((t) => supports(t, { idle: true }))) {
     rows.push(await withTarget(name, {}, async (target) => {
       const pid = target.servers[0]!.pid;
       // Warm-up: the first handshakes compile code paths; their cost is not per connection.
