@@ -15,6 +15,7 @@ import { CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Ack, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 import { keepsPackets } from '../fanout/memory-store.ts';
+import type { CarriedOver, TakeOverRefusal } from './socketio-ws.ts';
 
 /** Frames above this close the connection (1009 on /ws); frames between maxMessageBytes and this get an error reply. */
 export const HARD_FRAME_LIMIT_BYTES = 1_048_576;
@@ -149,7 +150,7 @@ export interface SocketIoDeps {
   /** A restored session is connected (or was refused): the fleet stops holding deliveries for it. */
   readonly resumed?: (sid: string) => void;
   /** Serves an upgraded socket on its bare WebSocket from now on (socketio-ws.ts), or says why not. */
-  readonly takeOver?: (socket: Socket, carried: { release: () => void; rateLimiter: MessageRateLimiter }) => ClientConnection | 'busy' | 'kept';
+  readonly takeOver?: (socket: Socket, carried: CarriedOver) => ClientConnection | TakeOverRefusal;
 }
 
 /** How often, and how many times, a take-over refused because engine.io was writing is tried again. */

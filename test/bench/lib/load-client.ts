@@ -122,6 +122,11 @@ export class LoadClient {
     this.group = group;
   }
 
+  /** Engine.IO framing on the WebSocket, however the connection was opened. */
+  private get speaksEio(): boolean {
+    return this.protocol === 'eio' || this.protocol === 'eio-polling';
+  }
+
   get open(): boolean {
     return this.ws?.readyState === WebSocket.OPEN;
   }
@@ -187,7 +192,7 @@ export class LoadClient {
         if (options.topics.length === 0 || isRecovered) return done();
         if (this.protocol === 'json') {
           ws.send(JSON.stringify({ type: 'subscribe', topics: options.topics }));
-        } else if (this.protocol === 'eio' || this.protocol === 'eio-polling') {
+        } else if (this.speaksEio) {
           subscribeAck = this.nextId++;
           ws.send(`42${subscribeAck}${JSON.stringify(['subscribe', { topics: options.topics }])}`);
         } else {
@@ -200,7 +205,7 @@ export class LoadClient {
 
       ws.on('message', (data: Buffer) => {
         const first = data[0];
-        if (this.protocol === 'eio' || this.protocol === 'eio-polling') {
+        if (this.speaksEio) {
           if (polled !== undefined && !settled && data.toString() === '3probe') {
             // Upgraded: the connection is on this WebSocket from now on; it connected over polling.
             ws.send('5');

@@ -8,8 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
-import type { Json } from '../../harness/clients.ts';
+import { sioClient, type Json, type SioClient } from '../../harness/clients.ts';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import { waitFor } from '../../harness/process.ts';
 import { assertNoSecretsIn, metric, token } from './support.ts';
@@ -27,37 +26,39 @@ describe('socket.io clients that upgrade from polling are taken from engine.io',
   });
 
   /** A stock client on polling, then the WebSocket; resolves once engine.io's upgrade is done on the client side. */
-  const openPolling = async (user: string, events: Json[] = []) => {
-    const client = ioClient(gateway.httpUrl, {
-      forceNew: true, transports: ['polling', 'websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: user, tenant: 't1' }) },
-      reconnectionDelay: 100, reconnectionDelayMax: 200,
+  const openPolling = async (user: string): Promise<SioClient> => {
+    const client = sioClient(gateway.httpUrl, {
+      transports: ['polling', 'websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: user, tenant: 't1' }) },
+      reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200,
     });
-    client.onAny((event: string, payload: Json) => events.push({ ...payload, __event: event }));
+    const { socket } = client;
     await new Promise<void>((resolve, reject) => {
-      client.once('connect_error', reject);
-      client.once('connect', () => (client.io.engine.transport.name === 'websocket' ? resolve() : client.io.engine.once('upgrade', () => resolve())));
+      socket.once('connect_error', reject);
+      socket.once('connect', () => (socket.io.engine.transport.name === 'websocket' ? resolve() : socket.io.engine.once('upgrade', () => resolve())));
     });
     return client;
   };
 
-  const request = async (client: ClientSocket, type: string, body: Json = {}) => (await client.timeout(5000).emitWithAck(type, body)) as Json;
+  const request = async (client: SioClient, type: string, body: Json = {}) => (await client.request(type, body)) as Json;
+  /** Whether an `event` carrying `marker` reached the client. */
+  const received = (client: SioClient, marker: string) => client.inbox.messages.some((e) => e['__event'] === 'event' && JSON.stringify(e).includes(marker));
 
   it('keeps the session whole across the take-over: id, rooms, replies, broadcasts, and pings for many intervals', async () => {
-    const events: Json[] = [];
-    const client = await openPolling('upgrader', events);
+    const client = await openPolling('upgrader');
+    const { socket } = client;
     let disconnected: string | undefined;
-    client.on('disconnect', (reason) => (disconnected = reason));
+    socket.on('disconnect', (reason) => (disconnected = reason));
     try {
-      const id = client.id;
+      const id = socket.id;
       assert.equal((await request(client, 'join_room', { room: 'chat:upgrade' }))['type'], 'room_joined');
       // Well past pingInterval + pingTimeout: the client drops the connection unless the pings keep coming.
       await sleep(PING_INTERVAL_MS * 4);
       assert.equal(disconnected, undefined);
-      assert.equal(client.connected && client.id, id);
+      assert.equal(socket.connected && socket.id, id);
       assert.equal((await request(client, 'ping'))['type'], 'pong');
       const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:upgrade', message: { marker: 'after-take-over' } } });
       assert.equal(body.recipients, 1);
-      await waitFor('the broadcast', () => events.some((e) => e['__event'] === 'event' && JSON.stringify(e).includes('after-take-over')), 5000);
+      await waitFor('the broadcast', () => received(client, 'after-take-over'), 5000);
       // Still one socket.io connection to the gateway, counted once.
       assert.equal(await metric(gateway, 'rtgw_connections', { transport: 'socketio' }), 1);
       const sockets = await gateway.api('/v1/users/upgrader/status?tenant_id=t1');
@@ -84,19 +85,17 @@ describe('socket.io clients that upgrade from polling are taken from engine.io',
   });
 
   it('announces no presence change to the other members of a chat room', async () => {
-    const watcherEvents: Json[] = [];
-    const watcher = ioClient(gateway.httpUrl, { forceNew: true, transports: ['websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: 'watcher', tenant: 't1' }) } });
-    watcher.onAny((event: string, payload: Json) => watcherEvents.push({ ...payload, __event: event }));
-    await new Promise((resolve) => watcher.once('connected', resolve));
+    const watcher = sioClient(gateway.httpUrl, { query: { tenant_id: 't1' }, auth: { token: await token({ sub: 'watcher', tenant: 't1' }) } });
+    await new Promise((resolve) => watcher.socket.once('connected', resolve));
     assert.equal((await request(watcher, 'join_room', { room: 'chat:presence' }))['type'], 'room_joined');
     // The joiner's engine.io connection upgrades right after it connects; it joins while that happens.
-    const joiner = ioClient(gateway.httpUrl, { forceNew: true, transports: ['polling', 'websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: 'joiner', tenant: 't1' }) } });
+    const joiner = sioClient(gateway.httpUrl, { transports: ['polling', 'websocket'], query: { tenant_id: 't1' }, auth: { token: await token({ sub: 'joiner', tenant: 't1' }) } });
     try {
-      await new Promise((resolve) => joiner.once('connected', resolve));
+      await new Promise((resolve) => joiner.socket.once('connected', resolve));
       assert.equal((await request(joiner, 'join_room', { room: 'chat:presence' }))['type'], 'room_joined');
-      await waitFor('the upgrade', () => joiner.io.engine.transport.name === 'websocket', 5000);
+      await waitFor('the upgrade', () => joiner.socket.io.engine.transport.name === 'websocket', 5000);
       await sleep(500);
-      const presence = watcherEvents.filter((e) => e['__event'] === 'presence' && e['user_id'] === 'joiner').map((e) => e['event']);
+      const presence = watcher.inbox.messages.filter((e) => e['__event'] === 'presence' && e['user_id'] === 'joiner').map((e) => e['event']);
       assert.deepEqual(presence, ['join']);
     } finally {
       joiner.close();
@@ -105,23 +104,23 @@ describe('socket.io clients that upgrade from polling are taken from engine.io',
   });
 
   it('recovers the session after the taken-over connection is lost, with what was published meanwhile', async () => {
-    const events: Json[] = [];
-    const client = await openPolling('recoverer', events);
+    const client = await openPolling('recoverer');
+    const { socket } = client;
     try {
-      const id = client.id;
+      const id = socket.id;
       assert.equal((await request(client, 'join_room', { room: 'chat:lost' }))['type'], 'room_joined');
       await sleep(200);
       // The WebSocket goes away under the client (not a clean close): socket.io-client reconnects and recovers.
-      const transport = client.io.engine.transport as unknown as { ws: { close(): void } };
-      client.io.reconnection(false);
+      const transport = socket.io.engine.transport as unknown as { ws: { close(): void } };
+      socket.io.reconnection(false);
       transport.ws.close();
-      await waitFor('the disconnect', () => !client.connected, 5000);
+      await waitFor('the disconnect', () => !socket.connected, 5000);
       const { body } = await gateway.api('/broadcast', { json: { tenant_id: 't1', room: 'chat:lost', message: { marker: 'while-away' } } });
       assert.equal(body.recipients, 0);
-      client.io.reconnection(true);
-      client.connect();
-      await waitFor('the recovery', () => client.connected && client.id === id && client.recovered, 10_000);
-      await waitFor('the missed broadcast', () => events.some((e) => JSON.stringify(e).includes('while-away')), 5000);
+      socket.io.reconnection(true);
+      socket.connect();
+      await waitFor('the recovery', () => socket.connected && socket.id === id && socket.recovered, 10_000);
+      await waitFor('the missed broadcast', () => client.inbox.messages.some((e) => JSON.stringify(e).includes('while-away')), 5000);
     } finally {
       client.close();
     }
