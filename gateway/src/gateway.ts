@@ -12,6 +12,7 @@ import type { ServiceKeys, TicketIssuer, TokenVerifier } from './auth/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { createFanout, type Fanout } from './fanout/fanout.ts';
 import { deliverOneRoomDirectly } from './fanout/one-room.ts';
+import { keepBroadcastPackets } from './transports/broadcast-packets.ts';
 import type { RedisFleet } from './fanout/redis-fleet.ts';
 import { ConnectionLimiter } from './limits/connection-limits.ts';
 import type { Logger } from './log.ts';
@@ -99,6 +100,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (type) add(connectionsByRoomType, type, -1);
   });
   deliverOneRoomDirectly(nsp.adapter);
+  keepBroadcastPackets(nsp.adapter);
   countDeliveries(nsp.adapter, metrics);
   deps.fleet?.keepSessions(io);
   const fanout = createFanout(io, metrics, { clustered: deps.fleet !== undefined });

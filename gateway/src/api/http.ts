@@ -84,6 +84,23 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
+interface RequestTarget {
+  readonly pathname: string;
+  readonly searchParams: URLSearchParams;
+}
+
+/** The path and query of a request (origin-form, as clients send it): split, not parsed as a URL, on every request. */
+function requestTarget(raw: string): RequestTarget {
+  const q = raw.indexOf('?');
+  let searchParams: URLSearchParams | undefined;
+  return {
+    pathname: q < 0 ? raw : raw.slice(0, q),
+    get searchParams() {
+      return (searchParams ??= new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
+    },
+  };
+}
+
 function tenantParam(value: unknown, where: string): string {
   if (typeof value !== 'string' || value === '') throw new HttpError(400, 'tenant_required', `${where} needs "tenant_id": every target is scoped to one tenant`);
   if (!isValidId(value)) throw new HttpError(400, 'invalid_tenant', '"tenant_id" is not a valid tenant id');
@@ -107,7 +124,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     return result.service;
   };
 
-  const routes = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+  const routes = async (req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> => {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     const allow = (...methods: string[]) => {
@@ -249,7 +266,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   };
 
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const url = requestTarget(req.url ?? '/');
     routes(req, res, url).catch((error: unknown) => {
       if (res.headersSent) return res.destroy();
       if (error instanceof HttpError) return send(res, error.status, { error: error.code, message: error.message });

@@ -22,6 +22,7 @@ export {
 } from './tickets.ts';
 export {
   authenticateService,
+  MAX_SERVICE_KEY_BYTES,
   MIN_SERVICE_KEY_LENGTH,
   parseServiceKeys,
   type ServiceAuthResult,

@@ -1,4 +1,4 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { bearerCredential, headerValue, type HeaderBag } from './headers.ts';
 
 export interface ServiceKeys {
@@ -8,6 +8,8 @@ export interface ServiceKeys {
 }
 
 export const MIN_SERVICE_KEY_LENGTH = 16;
+/** Keys are compared as blocks of this many bytes, so the time a check takes does not depend on any key. */
+export const MAX_SERVICE_KEY_BYTES = 256;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
@@ -15,7 +17,7 @@ const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * keys. Error messages name the variable and the entry but never contain a key.
  */
 export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS'): ServiceKeys {
-  const entries: { name: string; digest: Buffer }[] = [];
+  const entries: { name: string; block: Buffer; bytes: number }[] = [];
   const parts = value.split(',');
   parts.forEach((raw, index) => {
     const entry = raw.trim();
@@ -32,26 +34,35 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
     if (key.length < MIN_SERVICE_KEY_LENGTH) {
       throw new Error(`${where}: the key for "${name}" must be at least ${MIN_SERVICE_KEY_LENGTH} characters`);
     }
+    const bytes = Buffer.byteLength(key);
+    if (bytes > MAX_SERVICE_KEY_BYTES) throw new Error(`${where}: the key for "${name}" must be at most ${MAX_SERVICE_KEY_BYTES} bytes`);
     if (entries.some((e) => e.name === name)) throw new Error(`${where}: duplicate service name "${name}"`);
-    const digest = sha256(key);
-    const sharing = entries.find((e) => e.digest.equals(digest));
+    const block = Buffer.alloc(MAX_SERVICE_KEY_BYTES);
+    block.write(key, 'utf8');
+    const sharing = entries.find((e) => e.bytes === bytes && e.block.equals(block));
     if (sharing !== undefined) {
       throw new Error(`${where}: "${name}" uses the same key as "${sharing.name}"; each service needs its own key`);
     }
-    entries.push({ name, digest });
+    entries.push({ name, block, bytes });
   });
 
   const names = Object.freeze(entries.map((e) => e.name));
+  // The presented key, zero-padded. A few spare bytes: a key that fills them is too long for any entry.
+  const presentedBlock = Buffer.alloc(MAX_SERVICE_KEY_BYTES + 4);
+  const compared = presentedBlock.subarray(0, MAX_SERVICE_KEY_BYTES);
   return {
     names,
     check(presented: string): string | undefined {
       if (typeof presented !== 'string' || presented === '') return undefined;
-      // Comparing fixed-length digests makes timingSafeEqual usable for keys of any length, and visiting
-      // every entry keeps the time independent of which one matched.
-      const digest = sha256(presented);
+      presentedBlock.fill(0);
+      const bytes = presentedBlock.write(presented, 'utf8');
+      if (bytes > MAX_SERVICE_KEY_BYTES) return undefined;
+      // Fixed-size blocks make timingSafeEqual usable for keys of any length (a hash of each would do too, at
+      // several times the cost on every service request), and visiting every entry keeps the time independent
+      // of which one matched.
       let match: string | undefined;
       for (const entry of entries) {
-        if (timingSafeEqual(entry.digest, digest) && match === undefined) match = entry.name;
+        if (timingSafeEqual(entry.block, compared) && entry.bytes === bytes && match === undefined) match = entry.name;
       }
       return match;
     },
@@ -62,18 +73,9 @@ export type ServiceAuthResult = { status: 'missing' } | { status: 'invalid' } | 
 
 /** Service credential from `X-API-Key` or `Authorization: Bearer`. HTTP maps missing -> 401, invalid -> 403. */
 export function authenticateService(keys: ServiceKeys, headers: HeaderBag): ServiceAuthResult {
-  const candidates = [headerValue(headers, 'x-api-key'), bearerCredential(headerValue(headers, 'authorization'))].filter(
-    (c): c is string => c !== undefined,
-  );
-  if (candidates.length === 0) return { status: 'missing' };
-  for (const candidate of candidates) {
-    const service = keys.check(candidate);
-    if (service !== undefined) return { status: 'ok', service };
-  }
-  return { status: 'invalid' };
-}
-
-/** One-shot hashing: checked on every service request, and a Hash object per call costs several times more. */
-function sha256(value: string): Buffer {
-  return hash('sha256', value, 'buffer');
+  const apiKey = headerValue(headers, 'x-api-key');
+  const bearer = bearerCredential(headerValue(headers, 'authorization'));
+  if (apiKey === undefined && bearer === undefined) return { status: 'missing' };
+  const service = (apiKey === undefined ? undefined : keys.check(apiKey)) ?? (bearer === undefined ? undefined : keys.check(bearer));
+  return service === undefined ? { status: 'invalid' } : { status: 'ok', service };
 }

@@ -5,6 +5,7 @@
  * recipient beyond a counter increment.
  */
 import type { GatewayMetrics, DeliverySource } from './metrics.ts';
+import { timestampMs } from '../protocol/server-messages.ts';
 
 interface Packet {
   data?: unknown[];
@@ -56,7 +57,7 @@ export function countDeliveries(adapter: unknown, metrics: GatewayMetrics, now: 
     const source = deliverySource(event, payload);
     if (source === 'direct') return;
     metrics.deliveries.inc({ source }, delivered);
-    const sent = Date.parse(String((payload as Record<string, unknown> | undefined)?.['timestamp']));
+    const sent = timestampMs((payload as Record<string, unknown> | undefined)?.['timestamp']);
     if (Number.isFinite(sent)) metrics.fanoutLatency.observe({ source }, Math.max(0, now() - sent) / 1000);
   };
 }

@@ -24,6 +24,7 @@ import { CLOSE_REASONS, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Admission, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
 import { keepsPackets } from '../fanout/memory-store.ts';
+import type { BroadcastOptions } from './broadcast-packets.ts';
 import { originAllowed, requestIp } from './socketio.ts';
 
 /** A session kept for recovery (socket.io's adapter format, shared by every transport). */
@@ -162,7 +163,7 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   /** The transport's text frame for one message to this client, with its recovery offset when it has one. */
   protected abstract frame(event: string, payload: unknown, offset: string | undefined): string;
   /** Called by the adapter for every broadcast that reaches this session. */
-  abstract writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void;
+  abstract writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: BroadcastOptions): void;
   abstract onFrame(data: Buffer, isBinary: boolean): void;
   /** Server-side close, with the close code a notice asked for. */
   abstract closeWith(code: number, reason: string): void;

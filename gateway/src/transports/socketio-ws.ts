@@ -33,6 +33,7 @@ import {
   upgradeAllowed, writeFrame, type FrameHandler, type WebSocketTransportDeps,
 } from './adapter-session.ts';
 import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
+import { broadcastPacket, type BroadcastOptions } from './broadcast-packets.ts';
 
 /** A socket.io packet as the client sent it (socket.io-parser's format, text packets only). */
 export interface SioPacket {
@@ -107,18 +108,19 @@ export class SocketIoWsSession extends AdapterSession {
     return eventFrame(event, payload, offset);
   }
 
-  writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: { wsPreEncodedFrame?: Buffer[] }): void {
+  writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: BroadcastOptions): void {
     const encoded = encodedPackets[0];
     if (!this.open || typeof encoded !== 'string' || encodedPackets.length !== 1) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      // The adapter framed the broadcast once for engine.io's websocket transport: the same bytes for everyone.
-      if (options?.wsPreEncodedFrame) writeFrame(this.ws, options.wsPreEncodedFrame);
+      // Framed once per broadcast for engine.io's websocket transport: the same bytes for everyone.
+      const frame = options?.wsPreEncodedFrame;
+      if (frame) writeFrame(this.ws, frame);
       else this.ws.send(`4${encoded}`);
     }
     // Only an `error` event can be a closing notice; look no further into anything else.
     if (encoded.startsWith('2["error",')) {
-      const packet = parseSioPacket(encoded);
-      const [event, payload] = (packet?.data ?? []) as unknown[];
+      const data = (broadcastPacket(options) ?? parseSioPacket(encoded))?.data;
+      const [event, payload] = Array.isArray(data) ? (data as unknown[]) : [];
       this.closeAfter(closeCodeOf(event, payload));
     }
   }

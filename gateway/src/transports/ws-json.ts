@@ -13,7 +13,6 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Server } from 'socket.io';
-import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { GatewayConfig } from '../config.ts';
 import { CloseCode, ErrorCode, type CloseCodeValue, type ErrorCodeValue } from '../protocol/codes.ts';
@@ -25,9 +24,7 @@ import {
   writeFrame, type WebSocketTransportDeps,
 } from './adapter-session.ts';
 import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
-
-/** ws's frame builder (public on the module, untyped in @types/ws); engine.io pre-frames broadcasts with it too. */
-const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
+import { broadcastPacket, textFrame, type BroadcastOptions, type BroadcastPacket } from './broadcast-packets.ts';
 
 /** The JSON frame for a message: its payload object (or `{type, data}`), with `id` = its recovery offset. */
 export function jsonFrame(event: string, payload: unknown, offset: unknown): string {
@@ -44,29 +41,56 @@ interface Translated {
   readonly closeCode: CloseCodeValue | undefined;
 }
 
-/** One-entry cache: a broadcast hands the same encoded string to every member, so it is translated once. */
-let lastEncoded: string | undefined;
+/**
+ * jsonFrame(event, payload, offset) cut from socket.io's encoding of the same packet, `2[event,payload(,offset)]`,
+ * rather than serialised a second time; undefined unless the payload is a plain object without an `id` of its own
+ * and the encoding has exactly that shape.
+ */
+export function jsonFrameFromEncoding(encoded: string, data: readonly unknown[]): string | undefined {
+  const [event, payload, offset] = data;
+  if (data.length < 2 || data.length > 3 || typeof payload !== 'object' || payload === null) return undefined;
+  if (Object.getPrototypeOf(payload) !== Object.prototype || Object.hasOwn(payload, 'id')) return undefined;
+  const head = `2[${JSON.stringify(event)},`;
+  const tail = data.length === 3 ? `,${JSON.stringify(offset)}]` : ']';
+  if (!encoded.startsWith(head) || !encoded.endsWith(tail)) return undefined;
+  const json = encoded.slice(head.length, encoded.length - tail.length);
+  if (json[0] !== '{' || json[json.length - 1] !== '}') return undefined;
+  if (typeof offset !== 'string') return json;
+  return `${json.length === 2 ? '{' : `${json.slice(0, -1)},`}"id":${JSON.stringify(offset)}}`;
+}
+
+/** One-entry cache: a broadcast hands the same packet to every member, so it is translated once. */
+let lastPacket: BroadcastPacket | undefined;
 let lastTranslated: Translated | undefined;
+
+/** A broadcast's socket.io packet (`data` = [event, payload, offset?]) and its encoding as a framed JSON message. */
+export function translatePacket(packet: BroadcastPacket, encoded: string): Translated | undefined {
+  if (packet === lastPacket) return lastTranslated;
+  const data = packet.data ?? [];
+  const [event, payload, offset] = data;
+  const translated = typeof event === 'string'
+    ? {
+        frame: Buffer.concat(textFrame(jsonFrameFromEncoding(encoded, data) ?? jsonFrame(event, payload, offset))),
+        closeCode: closeCodeOf(event, payload),
+      }
+    : undefined;
+  lastPacket = packet;
+  lastTranslated = translated;
+  return translated;
+}
 
 /** socket.io's encoding of an EVENT on the main namespace ("2" + JSON array) as a framed JSON message. */
 export function translateEvent(encoded: string): Translated | undefined {
-  if (encoded === lastEncoded) return lastTranslated;
-  let translated: Translated | undefined;
+  const data: unknown = encoded[0] === '2' ? parseOrUndefined(encoded.slice(1)) : undefined;
+  return Array.isArray(data) ? translatePacket({ data }, encoded) : undefined;
+}
+
+function parseOrUndefined(text: string): unknown {
   try {
-    const data: unknown = encoded[0] === '2' ? JSON.parse(encoded.slice(1)) : undefined;
-    if (Array.isArray(data) && typeof data[0] === 'string') {
-      const [event, payload, offset] = data as [string, unknown, unknown];
-      const frame = Buffer.concat(Sender.frame(Buffer.from(jsonFrame(event, payload, offset)), {
-        fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false,
-      }));
-      translated = { frame, closeCode: closeCodeOf(event, payload) };
-    }
+    return JSON.parse(text);
   } catch {
-    translated = undefined;
+    return undefined;
   }
-  lastEncoded = encoded;
-  lastTranslated = translated;
-  return translated;
 }
 
 export class RawSession extends AdapterSession {
@@ -77,10 +101,12 @@ export class RawSession extends AdapterSession {
     return jsonFrame(event, payload, offset);
   }
 
-  writeToEngine(encodedPackets: readonly (string | Buffer)[]): void {
+  writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: BroadcastOptions): void {
     const encoded = encodedPackets[0];
     if (!this.open || typeof encoded !== 'string') return;
-    const translated = translateEvent(encoded);
+    // Every broadcast comes with its packet (broadcast-packets.ts); the encoding is the fallback.
+    const packet = broadcastPacket(options);
+    const translated = packet ? translatePacket(packet, encoded) : translateEvent(encoded);
     if (!translated) return;
     // The same pre-framed bytes for every member (what socket.io does for its own websocket clients).
     if (this.ws.readyState === WebSocket.OPEN) writeFrame(this.ws, [translated.frame]);

@@ -7,6 +7,7 @@ import {
   notification,
   now,
   pongReply,
+  timestampMs,
   roomMessage,
   roomReply,
   serviceMessage,
@@ -26,6 +27,23 @@ describe('now', () => {
     assert.equal(now(), STAMP);
     mock.timers.tick(1500);
     assert.equal(now(), '2024-01-15T10:30:01.500Z');
+    mock.timers.tick(1);
+    assert.equal(now(), '2024-01-15T10:30:01.501Z');
+  });
+});
+
+describe('timestampMs', () => {
+  it('reads the latest timestamp now() made, and any other ISO string, as milliseconds', () => {
+    assert.equal(timestampMs(now()), NOW);
+    assert.equal(timestampMs('2024-01-15T10:29:59.250Z'), NOW - 750);
+    // Another moment than the latest one, even if now() made it before.
+    mock.timers.tick(5);
+    now();
+    assert.equal(timestampMs(STAMP), NOW);
+  });
+
+  it('is NaN for what is not a timestamp', () => {
+    for (const value of [undefined, null, 42, 'yesterday', {}]) assert.ok(Number.isNaN(timestampMs(value)), String(value));
   });
 });
 

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as wsModule from 'ws';
-import { jsonFrame, translateEvent } from '../../../../gateway/src/transports/ws-json.ts';
+import { jsonFrame, jsonFrameFromEncoding, translateEvent, translatePacket } from '../../../../gateway/src/transports/ws-json.ts';
 
 interface FrameReceiver {
   on(event: 'message', listener: (data: Buffer, binary: boolean) => void): void;
@@ -41,6 +41,38 @@ describe('jsonFrame', () => {
   });
 });
 
+describe('jsonFrameFromEncoding', () => {
+  const encode = (data: unknown[]) => `2${JSON.stringify(data)}`;
+  it('is jsonFrame, byte for byte, for the payloads it takes', () => {
+    const payloads: Record<string, unknown>[] = [
+      { type: 'event', message_ar: 'إشعار', data: { nested: [1, { a: '"quoted"\n' }] }, subject: null },
+      {},
+      { type: 'message', room: 'chat:1', emoji: '😀', text: ']},"id":"x' },
+    ];
+    for (const payload of payloads) {
+      for (const tail of [[], ['12-3'], [7], [null]]) {
+        const data = ['event', payload, ...tail];
+        assert.equal(jsonFrameFromEncoding(encode(data), data), jsonFrame('event', payload, tail[0]), JSON.stringify(data));
+      }
+    }
+  });
+  it('leaves to jsonFrame what it cannot cut: other payloads, an own id, another shape of encoding', () => {
+    const cases: [unknown[], string?][] = [
+      [['event', 'text']],
+      [['event', [1, 2]]],
+      [['event', null]],
+      [['event', { id: 'theirs', a: 1 }, '1-0']],
+      [['event', new Date(0)]],
+      [['event']],
+      [['event', {}, '1-0', 'extra']],
+      [['event', { a: 1 }], '2/chat,["event",{"a":1}]'],
+      [['event', { a: 1 }], '21["event",{"a":1}]'],
+      [['event', { a: 1 }], '2["event",{"a":2},"1-0"]'],
+    ];
+    for (const [data, encoded] of cases) assert.equal(jsonFrameFromEncoding(encoded ?? encode(data), data), undefined, JSON.stringify(data));
+  });
+});
+
 describe('translateEvent', () => {
   it('turns a socket.io EVENT into a complete unmasked text frame of the JSON message', () => {
     const translated = translateEvent('2["event",{"type":"event","data":{"é":"ü"}},"5-1"]');
@@ -62,9 +94,20 @@ describe('translateEvent', () => {
     assert.equal(translateEvent('2["error",{"type":"error","code":"disconnected_by_service","close_code":4004}]')?.closeCode, 4004);
     assert.equal(translateEvent('2["error",{"type":"error","code":"not_in_room"}]')?.closeCode, undefined);
   });
-  it('translates a broadcast once: the same encoding gives the same frame object', () => {
-    const encoded = '2["message",{"type":"message","room":"chat:1"}]';
-    assert.equal(translateEvent(encoded), translateEvent(encoded));
+  it('translates a broadcast once: the same packet gives the same frame object', () => {
+    const packet = { data: ['message', { type: 'message', room: 'chat:1' }] };
+    const encoded = `2${JSON.stringify(packet.data)}`;
+    const translated = translatePacket(packet, encoded);
+    assert.ok(translated);
+    assert.equal(translatePacket(packet, encoded), translated);
+    assert.notEqual(translatePacket({ data: [...packet.data] }, encoded), translated, 'another broadcast with the same content is framed anew');
+    assert.deepEqual(JSON.parse(readFrame(translated.frame).text), { type: 'message', room: 'chat:1' });
+  });
+  it('frames a packet as it frames its encoding', () => {
+    const data = ['event', { type: 'event', data: { 'é': 'ü' } }, '5-1'];
+    assert.deepEqual(translatePacket({ data }, `2${JSON.stringify(data)}`)?.frame, translateEvent(`2${JSON.stringify(data)}`)?.frame);
+    assert.equal(translatePacket({ data: [42] }, '2[42]'), undefined);
+    assert.equal(translatePacket({}, '2'), undefined);
   });
   it('ignores what is not an event (acks, binary events, garbage)', () => {
     assert.equal(translateEvent('30["ok"]'), undefined);

@@ -1,0 +1,55 @@
+/**
+ * The adapter's `_encode` replaced (broadcast-packets.ts), against socket.io's real in-memory adapter and encoder:
+ * each member is handed the packet with the encoding, and engine.io's frame is the adapter's own, made on demand.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Adapter } from 'socket.io-adapter';
+import { Encoder } from 'socket.io-parser';
+import { broadcastPacket, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
+
+interface Written {
+  encodedPackets: (string | Buffer)[];
+  options: BroadcastOptions;
+}
+
+/** An adapter with members a and b in room r; returns what each member's writeToEngine was given. */
+function broadcastOnce(data: unknown[], keep: boolean): Written[] {
+  const written: Written[] = [];
+  const member = (id: string) => ({ id, client: { writeToEngine: (encodedPackets: (string | Buffer)[], options: BroadcastOptions) => written.push({ encodedPackets, options }) } });
+  const sockets = new Map([['a', member('a')], ['b', member('b')]]);
+  const adapter = new Adapter({ sockets, name: '/', server: { encoder: new Encoder() } } as never);
+  adapter.addAll('a', new Set(['a', 'r']));
+  adapter.addAll('b', new Set(['b', 'r']));
+  if (keep) keepBroadcastPackets(adapter);
+  adapter.broadcast({ type: 2, data, nsp: '/' } as never, { rooms: new Set(['r']), except: new Set(), flags: {} });
+  return written;
+}
+
+describe('keepBroadcastPackets', () => {
+  const data = ['event', { type: 'event', message_ar: 'إشعار', data: { n: 1 } }, '7-0'];
+
+  it('hands every member the packet with the same encoding and options', () => {
+    const [a, b] = broadcastOnce(data, true);
+    assert.ok(a && b);
+    assert.equal(a.options, b.options);
+    assert.deepEqual(broadcastPacket(a.options)?.data, data);
+    assert.deepEqual(a.encodedPackets, [`2${JSON.stringify(data)}`]);
+    assert.deepEqual(a.encodedPackets, broadcastOnce(data, false)[0]!.encodedPackets);
+  });
+
+  it('makes the adapter\'s WebSocket frame when a member reads it, once', () => {
+    const [ours] = broadcastOnce(data, true);
+    const [stock] = broadcastOnce(data, false);
+    const frame = ours!.options.wsPreEncodedFrame;
+    assert.ok(frame);
+    assert.deepEqual(Buffer.concat(frame), Buffer.concat(stock!.options.wsPreEncodedFrame!));
+    assert.equal(ours!.options.wsPreEncodedFrame, frame, 'the same frame for every member');
+  });
+
+  it('leaves a broadcast without the packet when it is not installed', () => {
+    const [stock] = broadcastOnce(data, false);
+    assert.equal(broadcastPacket(stock!.options), undefined);
+    assert.equal(broadcastPacket(undefined), undefined);
+  });
+});
