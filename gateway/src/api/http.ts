@@ -84,21 +84,21 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
-interface RequestTarget {
-  readonly pathname: string;
-  readonly searchParams: URLSearchParams;
-}
-
 /** The path and query of a request (origin-form, as clients send it): split, not parsed as a URL, on every request. */
-function requestTarget(raw: string): RequestTarget {
-  const q = raw.indexOf('?');
-  let searchParams: URLSearchParams | undefined;
-  return {
-    pathname: q < 0 ? raw : raw.slice(0, q),
-    get searchParams() {
-      return (searchParams ??= new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
-    },
-  };
+class RequestTarget {
+  readonly pathname: string;
+  readonly #query: string;
+  #searchParams: URLSearchParams | undefined;
+
+  constructor(raw: string) {
+    const q = raw.indexOf('?');
+    this.pathname = q < 0 ? raw : raw.slice(0, q);
+    this.#query = q < 0 ? '' : raw.slice(q + 1);
+  }
+
+  get searchParams(): URLSearchParams {
+    return (this.#searchParams ??= new URLSearchParams(this.#query));
+  }
 }
 
 function tenantParam(value: unknown, where: string): string {
@@ -266,7 +266,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   };
 
   return (req, res) => {
-    const url = requestTarget(req.url ?? '/');
+    const url = new RequestTarget(req.url ?? '/');
     routes(req, res, url).catch((error: unknown) => {
       if (res.headersSent) return res.destroy();
       if (error instanceof HttpError) return send(res, error.status, { error: error.code, message: error.message });

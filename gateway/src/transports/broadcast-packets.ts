@@ -1,12 +1,12 @@
 /**
- * The packet behind each broadcast, for the transports on bare WebSockets, and engine.io's pre-framed bytes made
- * only when a member reads them.
+ * The packet behind each broadcast, for the transports on bare WebSockets, and engine.io's frame of it made only
+ * when a member needs it.
  *
  * socket.io's adapter encodes a broadcast once (`_encode`), frames that encoding for engine.io's WebSocket
  * transport whoever the members are, then hands every local member the same encoding and the same options object
  * (`writeToEngine(encodedPackets, options)`). Replacing `_encode` puts the packet on its options object: /ws builds
  * its JSON frame from the packet instead of parsing the encoding back, a closing notice is recognised without
- * parsing, and a broadcast that reaches no socket.io client never pays for engine.io's frame.
+ * parsing, and a broadcast that reaches no socket.io client is never framed for one.
  */
 import * as wsModule from 'ws';
 
@@ -24,7 +24,6 @@ export interface BroadcastPacket {
 
 /** The options object of a broadcast, as writeToEngine receives it. */
 export interface BroadcastOptions {
-  wsPreEncodedFrame?: Buffer[];
   [PACKET]?: BroadcastPacket;
 }
 
@@ -40,22 +39,29 @@ export function broadcastPacket(options: BroadcastOptions | undefined): Broadcas
   return options?.[PACKET];
 }
 
-/** Replaces the adapter's `_encode` (in-memory and Redis Streams alike: every local delivery goes through it). */
+/**
+ * Replaces the adapter's `_encode` (in-memory and Redis Streams alike: every local delivery goes through it). It
+ * no longer frames the encoding for engine.io's WebSocket transport up front: socket.io clients on a WebSocket are
+ * served by SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the few
+ * left to engine.io (long-polling, or kept by engine.io) frame it themselves.
+ */
 export function keepBroadcastPackets(adapter: unknown): void {
   const internals = adapter as AdapterInternals;
   internals._encode = (packet, options) => {
-    const encodedPackets = internals.encoder.encode(packet);
-    const [encoded] = encodedPackets;
-    if (encodedPackets.length === 1 && typeof encoded === 'string') {
-      let frame: Buffer[] | undefined;
-      // What the adapter would have made up front; "4" is Engine.IO's message packet type.
-      Object.defineProperty(options, 'wsPreEncodedFrame', {
-        configurable: true,
-        enumerable: true,
-        get: () => (frame ??= textFrame(`4${encoded}`)),
-      });
-    }
     options[PACKET] = packet;
-    return encodedPackets;
+    return internals.encoder.encode(packet);
   };
+}
+
+/** One-entry cache: a broadcast hands the same encoding to every member, so it is framed once. */
+let lastEncoded: string | undefined;
+let lastFrame: Buffer[] = [];
+
+/** A broadcast's encoding as engine.io's WebSocket transport frames it ("4" is Engine.IO's message packet type). */
+export function engineIoFrame(encoded: string): Buffer[] {
+  if (encoded !== lastEncoded) {
+    lastFrame = textFrame(`4${encoded}`);
+    lastEncoded = encoded;
+  }
+  return lastFrame;
 }

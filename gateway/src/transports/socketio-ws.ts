@@ -33,7 +33,7 @@ import {
   upgradeAllowed, writeFrame, type FrameHandler, type WebSocketTransportDeps,
 } from './adapter-session.ts';
 import { HARD_FRAME_LIMIT_BYTES } from './socketio.ts';
-import { broadcastPacket, type BroadcastOptions } from './broadcast-packets.ts';
+import { broadcastPacket, engineIoFrame, type BroadcastOptions } from './broadcast-packets.ts';
 
 /** A socket.io packet as the client sent it (socket.io-parser's format, text packets only). */
 export interface SioPacket {
@@ -112,10 +112,8 @@ export class SocketIoWsSession extends AdapterSession {
     const encoded = encodedPackets[0];
     if (!this.open || typeof encoded !== 'string' || encodedPackets.length !== 1) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      // Framed once per broadcast for engine.io's websocket transport: the same bytes for everyone.
-      const frame = options?.wsPreEncodedFrame;
-      if (frame) writeFrame(this.ws, frame);
-      else this.ws.send(`4${encoded}`);
+      // Framed once per broadcast, as engine.io's websocket transport would: the same bytes for everyone.
+      writeFrame(this.ws, engineIoFrame(encoded));
     }
     // Only an `error` event can be a closing notice; look no further into anything else.
     if (encoded.startsWith('2["error",')) {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Adapter } from 'socket.io-adapter';
 import { Encoder } from 'socket.io-parser';
-import { broadcastPacket, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
+import { broadcastPacket, engineIoFrame, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
 
 interface Written {
   encodedPackets: (string | Buffer)[];
@@ -38,13 +38,14 @@ describe('keepBroadcastPackets', () => {
     assert.deepEqual(a.encodedPackets, broadcastOnce(data, false)[0]!.encodedPackets);
   });
 
-  it('makes the adapter\'s WebSocket frame when a member reads it, once', () => {
+  it('frames an encoding as the stock adapter pre-frames it for engine.io, once per broadcast', () => {
     const [ours] = broadcastOnce(data, true);
     const [stock] = broadcastOnce(data, false);
-    const frame = ours!.options.wsPreEncodedFrame;
-    assert.ok(frame);
-    assert.deepEqual(Buffer.concat(frame), Buffer.concat(stock!.options.wsPreEncodedFrame!));
-    assert.equal(ours!.options.wsPreEncodedFrame, frame, 'the same frame for every member');
+    const encoded = ours!.encodedPackets[0] as string;
+    const frame = engineIoFrame(encoded);
+    assert.deepEqual(Buffer.concat(frame), Buffer.concat((stock!.options as { wsPreEncodedFrame: Buffer[] }).wsPreEncodedFrame));
+    assert.equal(engineIoFrame(encoded), frame, 'the same frame for every member');
+    assert.equal((ours!.options as { wsPreEncodedFrame?: unknown }).wsPreEncodedFrame, undefined, 'not framed up front');
   });
 
   it('leaves a broadcast without the packet when it is not installed', () => {
