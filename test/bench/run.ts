@@ -72,7 +72,7 @@ const plan: Plan = smoke
       targets: list(args.targets, ALL_TARGETS, ['ours-ws', 'ours-sio', 'ours-sio-polling', 'socketio', 'ws']),
       concurrency: 20,
       idle: { connections: 200, settleMs: 500 },
-      fanout: { sizes: [100], rates: [10], seconds: 2 },
+      fanout: { sizes: [100], rates: [10], seconds: 2, cpuRounds: 1 },
       cross: { subscribers: 100, rates: [5, 10], seconds: 2, p99LimitMs: 250, minDelivery: 0.999 },
       storm: { clients: 100, rate: 20, seconds: 4, dropAtSeconds: 1, backWithinMs: 1500 },
       rooms: { connections: 200, groupSize: 10, rate: 100, seconds: 2, rounds: 1 },
@@ -81,10 +81,10 @@ const plan: Plan = smoke
       targets: list(args.targets, ALL_TARGETS, ALL_TARGETS),
       concurrency: 50,
       idle: { connections: idleConnections, settleMs: 2000 },
-      fanout: { sizes: [1000, 5000], rates: [1, 10, 50], seconds: 5 },
+      fanout: { sizes: [1000, 5000], rates: [1, 10, 50], seconds: 5, cpuRounds: 3 },
       cross: { subscribers: 5000, rates: [1, 2, 5, 10, 25, 50, 100, 200, 400], seconds: 4, p99LimitMs: 250, minDelivery: 0.999 },
       storm: { clients: 2000, rate: 20, seconds: 14, dropAtSeconds: 3, backWithinMs: 5000 },
-      rooms: { connections: 2000, groupSize: 10, rate: 1000, seconds: 8, rounds: 3 },
+      rooms: { connections: 2000, groupSize: 10, rate: 1000, seconds: 12, rounds: 3 },
     };
 const workloads = list(args.workloads, WORKLOADS, WORKLOADS);
 const outDir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');

@@ -197,6 +197,12 @@ export function targetChecks(results: Results): Array<{ target: string; status: 
   return checks;
 }
 
+/** CPU per delivery, with every run's figure in brackets when the step ran more than once (medianRun). */
+function cpuCell(r: { serverCpuUsPerDelivery: number; roundsCpuUsPerDelivery?: number[] }): string {
+  const runs = r.roundsCpuUsPerDelivery ?? [];
+  return `${fmt(r.serverCpuUsPerDelivery, 2)}${runs.length > 1 ? ` (${runs.map((v) => fmt(v, 1)).join(', ')})` : ''}`;
+}
+
 function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
@@ -227,8 +233,10 @@ export function markdown(results: Results): string {
   }
   if (results.fanout) {
     lines.push(`## ${WORKLOAD_TITLES['fanout']}`, '');
+    const repeated = results.fanout.find((r) => (r.roundsCpuUsPerDelivery?.length ?? 0) > 1);
+    if (repeated) lines.push(`The step the CPU target is judged on (HTTP, ${repeated.subscribers} subscribers at ${repeated.rate} msg/s) ran ${repeated.roundsCpuUsPerDelivery!.length} times for each target; its row is the median run by CPU per delivery (every run's figure in brackets), with the worst run's loss and publish errors.`, '');
     lines.push(table(['target', 'source', 'subscribers', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'dup', 'server µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'generator µs CPU / receipt', 'publish errors'],
-      results.fanout.map((r) => [label(r.target), r.source, String(r.subscribers), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), String(r.duplicates), fmt(r.serverCpuUsPerDelivery, 2), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, fmt(r.generatorCpuUsPerReceipt, 2), String(r.publishErrors)])), '');
+      results.fanout.map((r) => [label(r.target), r.source, String(r.subscribers), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), String(r.duplicates), cpuCell(r), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, fmt(r.generatorCpuUsPerReceipt, 2), String(r.publishErrors)])), '');
   }
   if (results.cross) {
     lines.push(`## ${WORKLOAD_TITLES['cross']}`, '');
@@ -253,7 +261,7 @@ export function markdown(results: Results): string {
     const rounds = Math.max(...results.rooms.map((r) => r.roundsCpuUsPerDelivery?.length ?? 1));
     if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
     lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'publish errors'],
-      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), `${fmt(r.serverCpuUsPerDelivery, 2)}${(r.roundsCpuUsPerDelivery?.length ?? 0) > 1 ? ` (${r.roundsCpuUsPerDelivery.map((v) => fmt(v, 1)).join(', ')})` : ''}`, fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
+      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), cpuCell(r), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
   }
   return `${lines.join('\n')}\n`;
 }
