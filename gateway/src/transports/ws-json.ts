@@ -70,7 +70,7 @@ export function translatePacket(packet: BroadcastPacket, encoded: string): Trans
   const [event, payload, offset] = data;
   const translated = typeof event === 'string'
     ? {
-        frame: Buffer.concat(textFrame(jsonFrameFromEncoding(encoded, data) ?? jsonFrame(event, payload, offset))),
+        frame: textFrame(jsonFrameFromEncoding(encoded, data) ?? jsonFrame(event, payload, offset)),
         closeCode: closeCodeOf(event, payload),
       }
     : undefined;

@@ -44,6 +44,7 @@ describe('keepBroadcastPackets', () => {
     const encoded = ours!.encodedPackets[0] as string;
     const frame = engineIoFrame(encoded);
     assert.deepEqual(Buffer.concat(frame), Buffer.concat((stock!.options as { wsPreEncodedFrame: Buffer[] }).wsPreEncodedFrame));
+    assert.equal(frame.length, 1, 'one buffer: one write per member');
     assert.equal(engineIoFrame(encoded), frame, 'the same frame for every member');
     assert.equal((ours!.options as { wsPreEncodedFrame?: unknown }).wsPreEncodedFrame, undefined, 'not framed up front');
   });
