@@ -2,7 +2,7 @@
  * The benchmark harness: our gateway against its peers (plain socket.io 4.8 with the same Redis Streams
  * adapter, plain `ws`, Centrifugo) in one run on this machine, reported as figures and as ratios.
  *
- *   node test/bench/run.ts            full run (about 10 minutes): test/bench/results/{latest.json,results.md,*.svg}
+ *   node test/bench/run.ts            full run (about 16 minutes): test/bench/results/{latest.json,results.md,*.svg}
  *   node test/bench/run.ts --smoke    small N, a few seconds per workload, ours + plain ws + socket.io: checks the
  *                                     harness works and its figures are sane (never that they are fast); output in
  *                                     test/bench/results/tmp/smoke/; exits non-zero on failure
