@@ -84,13 +84,23 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   });
 }
 
-/** The path and query of a request (origin-form, as clients send it): split, not parsed as a URL, on every request. */
+/**
+ * The path and query of a request. An origin-form target (`/path?query`, what clients send) is split, not parsed
+ * as a URL, on every request; anything else (absolute-form, dot segments, backslashes, percent-encoded dots or
+ * slashes, a fragment) is parsed as a URL, which normalises it as before.
+ */
 class RequestTarget {
   readonly pathname: string;
   readonly #query: string;
   #searchParams: URLSearchParams | undefined;
 
   constructor(raw: string) {
+    if (raw[0] !== '/' || raw.includes('/.') || raw.includes('\\') || raw.includes('%2') || raw.includes('#')) {
+      const url = new URL(raw, 'http://gateway.invalid');
+      this.pathname = url.pathname;
+      this.#query = url.search.slice(1);
+      return;
+    }
     const q = raw.indexOf('?');
     this.pathname = q < 0 ? raw : raw.slice(0, q);
     this.#query = q < 0 ? '' : raw.slice(q + 1);

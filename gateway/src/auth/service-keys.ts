@@ -9,7 +9,7 @@ export interface ServiceKeys {
 
 export const MIN_SERVICE_KEY_LENGTH = 16;
 /** Keys are compared as blocks of this many bytes, so the time a check takes does not depend on any key. */
-export const MAX_SERVICE_KEY_BYTES = 256;
+export const MAX_SERVICE_KEY_BYTES = 1024;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
@@ -47,16 +47,19 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
   });
 
   const names = Object.freeze(entries.map((e) => e.name));
-  // The presented key, zero-padded. A few spare bytes: a key that fills them is too long for any entry.
+  // The presented key, zero-padded (all zeros between checks). A few spare bytes: a key that reaches them is too
+  // long for any entry.
   const presentedBlock = Buffer.alloc(MAX_SERVICE_KEY_BYTES + 4);
   const compared = presentedBlock.subarray(0, MAX_SERVICE_KEY_BYTES);
   return {
     names,
     check(presented: string): string | undefined {
       if (typeof presented !== 'string' || presented === '') return undefined;
-      presentedBlock.fill(0);
       const bytes = presentedBlock.write(presented, 'utf8');
-      if (bytes > MAX_SERVICE_KEY_BYTES) return undefined;
+      if (bytes > MAX_SERVICE_KEY_BYTES) {
+        presentedBlock.fill(0);
+        return undefined;
+      }
       // Fixed-size blocks make timingSafeEqual usable for keys of any length (a hash of each would do too, at
       // several times the cost on every service request), and visiting every entry keeps the time independent
       // of which one matched.
@@ -64,6 +67,8 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
       for (const entry of entries) {
         if (timingSafeEqual(entry.block, compared) && entry.bytes === bytes && match === undefined) match = entry.name;
       }
+      // No copy of a presented key stays in memory.
+      presentedBlock.fill(0);
       return match;
     },
   };

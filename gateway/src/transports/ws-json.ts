@@ -63,26 +63,32 @@ export function jsonFrameFromEncoding(encoded: string, data: readonly unknown[])
 let lastPacket: BroadcastPacket | undefined;
 let lastTranslated: Translated | undefined;
 
-/** A broadcast's socket.io packet (`data` = [event, payload, offset?]) and its encoding as a framed JSON message. */
-export function translatePacket(packet: BroadcastPacket, encoded: string): Translated | undefined {
-  if (packet === lastPacket) return lastTranslated;
-  const data = packet.data ?? [];
-  const [event, payload, offset] = data;
-  const translated = typeof event === 'string'
-    ? {
-        frame: textFrame(jsonFrameFromEncoding(encoded, data) ?? jsonFrame(event, payload, offset)),
-        closeCode: closeCodeOf(event, payload),
+/**
+ * A broadcast as a framed JSON message, from its encoding and (when the adapter handed it over) its packet. Only
+ * an EVENT on the main namespace that wants no ack, `2[...]`, is one; binary events and the rest are not sent on
+ * /ws. The frame is cut from the encoding when the payload allows (jsonFrameFromEncoding); otherwise it is made
+ * from the encoding parsed back, which is JSON's view of the payload (a Date as its string, a Buffer as an object).
+ */
+export function translatePacket(packet: BroadcastPacket | undefined, encoded: string): Translated | undefined {
+  if (packet !== undefined && packet === lastPacket) return lastTranslated;
+  let translated: Translated | undefined;
+  if (encoded.startsWith('2[')) {
+    const data = packet?.data;
+    const cut = data !== undefined && typeof data[0] === 'string' ? jsonFrameFromEncoding(encoded, data) : undefined;
+    if (cut !== undefined) translated = { frame: textFrame(cut), closeCode: closeCodeOf(data![0], data![1]) };
+    else {
+      const parsed = parseOrUndefined(encoded.slice(1));
+      if (Array.isArray(parsed) && typeof parsed[0] === 'string') {
+        const [event, payload, offset] = parsed as [string, unknown, unknown];
+        translated = { frame: textFrame(jsonFrame(event, payload, offset)), closeCode: closeCodeOf(event, payload) };
       }
-    : undefined;
-  lastPacket = packet;
-  lastTranslated = translated;
+    }
+  }
+  if (packet !== undefined) {
+    lastPacket = packet;
+    lastTranslated = translated;
+  }
   return translated;
-}
-
-/** socket.io's encoding of an EVENT on the main namespace ("2" + JSON array) as a framed JSON message. */
-export function translateEvent(encoded: string): Translated | undefined {
-  const data: unknown = encoded[0] === '2' ? parseOrUndefined(encoded.slice(1)) : undefined;
-  return Array.isArray(data) ? translatePacket({ data }, encoded) : undefined;
 }
 
 function parseOrUndefined(text: string): unknown {
@@ -104,9 +110,8 @@ export class RawSession extends AdapterSession {
   writeToEngine(encodedPackets: readonly (string | Buffer)[], options?: BroadcastOptions): void {
     const encoded = encodedPackets[0];
     if (!this.open || typeof encoded !== 'string') return;
-    // Every broadcast comes with its packet (broadcast-packets.ts); the encoding is the fallback.
-    const packet = broadcastPacket(options);
-    const translated = packet ? translatePacket(packet, encoded) : translateEvent(encoded);
+    // Every broadcast comes with its packet (broadcast-packets.ts).
+    const translated = translatePacket(broadcastPacket(options), encoded);
     if (!translated) return;
     // The same pre-framed bytes for every member (what socket.io does for its own websocket clients).
     if (this.ws.readyState === WebSocket.OPEN) writeFrame(this.ws, [translated.frame]);

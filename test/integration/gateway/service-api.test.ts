@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { startGateway, type GatewayProcess } from '../../harness/gateway.ts';
 import type { Json } from '../../harness/clients.ts';
 import { ISO_TIME, payload, connectPeer, type Peer } from '../../harness/peers.ts';
@@ -398,5 +399,22 @@ describe('connection management (seeds 001 and 004)', () => {
     const missing = await gateway.api('/v1/nothing');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error, 'not_found');
+  });
+
+  it('routes a request target as a URL parser normalises it: absolute-form, dot segments, encoded dots', async () => {
+    /** The status for a raw request target, sent as-is. */
+    const statusFor = (target: string) => new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(gateway.httpUrl);
+      request({ hostname, port, path: target, headers: { authorization: `Bearer ${SERVICE_KEY}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject).end();
+    });
+    assert.equal(await statusFor(`${gateway.httpUrl}/healthz`), 200);
+    assert.equal(await statusFor('/v1/../healthz'), 200);
+    assert.equal(await statusFor('/v1/presence?tenant_id=t1'), 200);
+    // Not the user route with the user id "..".
+    assert.equal(await statusFor('/v1/users/%2e%2e/status?tenant_id=t1'), 404);
+    assert.equal(await statusFor('/v1/users/../status?tenant_id=t1'), 404);
   });
 });

@@ -21,16 +21,16 @@ describe('parseServiceKeys', () => {
   });
 
   it('tells keys apart by their length as well as their bytes, up to the longest key allowed', () => {
-    const longest = `${'k'.repeat(254)}é`; // 256 bytes
+    const longest = `${'k'.repeat(1022)}é`; // 1024 bytes
     const keys = parseServiceKeys(`billing:${KEY_A},long:${longest}`);
     assert.equal(keys.check(longest), 'long');
-    assert.equal(keys.check('k'.repeat(254)), undefined);
+    assert.equal(keys.check('k'.repeat(1022)), undefined);
     assert.equal(keys.check(`${longest}x`), undefined);
     assert.equal(keys.check(`${longest}${'x'.repeat(1000)}`), undefined);
     // A padded block is all zeros past the key: a presented key with a NUL at the end is another key.
     assert.equal(keys.check(`${KEY_A}\0`), undefined);
     assert.equal(keys.check(KEY_A), 'billing');
-    assert.throws(() => parseServiceKeys(`long:${longest}x`), /the key for "long" must be at most 256 bytes/);
+    assert.throws(() => parseServiceKeys(`long:${longest}x`), /the key for "long" must be at most 1024 bytes/);
   });
 
   it('accepts an empty value and a trailing comma', () => {

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as wsModule from 'ws';
-import { jsonFrame, jsonFrameFromEncoding, translateEvent, translatePacket } from '../../../../gateway/src/transports/ws-json.ts';
+import { jsonFrame, jsonFrameFromEncoding, translatePacket } from '../../../../gateway/src/transports/ws-json.ts';
 
 interface FrameReceiver {
   on(event: 'message', listener: (data: Buffer, binary: boolean) => void): void;
@@ -73,9 +73,12 @@ describe('jsonFrameFromEncoding', () => {
   });
 });
 
-describe('translateEvent', () => {
+/** The encoding alone, as when no packet came with it. */
+const translateEncoding = (encoded: string) => translatePacket(undefined, encoded);
+
+describe('translatePacket', () => {
   it('turns a socket.io EVENT into a complete unmasked text frame of the JSON message', () => {
-    const translated = translateEvent('2["event",{"type":"event","data":{"é":"ü"}},"5-1"]');
+    const translated = translateEncoding('2["event",{"type":"event","data":{"é":"ü"}},"5-1"]');
     assert.ok(translated);
     assert.equal(translated.frame[0], 0x81, 'FIN + text opcode');
     assert.equal(translated.frame[1]! & 0x80, 0, 'server frames are not masked');
@@ -86,13 +89,13 @@ describe('translateEvent', () => {
   });
   it('frames long messages with the extended length', () => {
     const big = 'x'.repeat(70_000);
-    const translated = translateEvent(`2["event",{"type":"event","data":"${big}"}]`);
+    const translated = translateEncoding(`2["event",{"type":"event","data":"${big}"}]`);
     assert.ok(translated);
     assert.equal(JSON.parse(readFrame(translated.frame).text).data, big);
   });
   it('reports the close code of an error notice that ends the connection', () => {
-    assert.equal(translateEvent('2["error",{"type":"error","code":"disconnected_by_service","close_code":4004}]')?.closeCode, 4004);
-    assert.equal(translateEvent('2["error",{"type":"error","code":"not_in_room"}]')?.closeCode, undefined);
+    assert.equal(translateEncoding('2["error",{"type":"error","code":"disconnected_by_service","close_code":4004}]')?.closeCode, 4004);
+    assert.equal(translateEncoding('2["error",{"type":"error","code":"not_in_room"}]')?.closeCode, undefined);
   });
   it('translates a broadcast once: the same packet gives the same frame object', () => {
     const packet = { data: ['message', { type: 'message', room: 'chat:1' }] };
@@ -105,14 +108,28 @@ describe('translateEvent', () => {
   });
   it('frames a packet as it frames its encoding', () => {
     const data = ['event', { type: 'event', data: { 'é': 'ü' } }, '5-1'];
-    assert.deepEqual(translatePacket({ data }, `2${JSON.stringify(data)}`)?.frame, translateEvent(`2${JSON.stringify(data)}`)?.frame);
+    assert.deepEqual(translatePacket({ data }, `2${JSON.stringify(data)}`)?.frame, translateEncoding(`2${JSON.stringify(data)}`)?.frame);
     assert.equal(translatePacket({ data: [42] }, '2[42]'), undefined);
     assert.equal(translatePacket({}, '2'), undefined);
   });
+  it('frames what the encoding says for payloads it cannot cut, as JSON sees them', () => {
+    const data = ['event', new Date(0), '1-0'];
+    const translated = translatePacket({ data }, `2${JSON.stringify(data)}`);
+    assert.ok(translated);
+    assert.deepEqual(JSON.parse(readFrame(translated.frame).text), { type: 'event', data: '1970-01-01T00:00:00.000Z', id: '1-0' });
+    const own = ['event', { id: 'theirs', a: 1 }, '2-0'];
+    assert.deepEqual(JSON.parse(readFrame(translatePacket({ data: own }, `2${JSON.stringify(own)}`)!.frame).text), { id: '2-0', a: 1 });
+  });
+  it('sends no event that wants an ack, carries binary or is on another namespace, even with its packet', () => {
+    const data = ['message', { type: 'message', room: 'chat:1' }];
+    for (const encoded of [`21${JSON.stringify(data)}`, `51-${JSON.stringify(['message', { _placeholder: true, num: 0 }])}`, `2/chat,${JSON.stringify(data)}`]) {
+      assert.equal(translatePacket({ data }, encoded), undefined, encoded);
+    }
+  });
   it('ignores what is not an event (acks, binary events, garbage)', () => {
-    assert.equal(translateEvent('30["ok"]'), undefined);
-    assert.equal(translateEvent('2{"not":"an array"}'), undefined);
-    assert.equal(translateEvent('2[not json'), undefined);
-    assert.equal(translateEvent('2[42]'), undefined);
+    assert.equal(translateEncoding('30["ok"]'), undefined);
+    assert.equal(translateEncoding('2{"not":"an array"}'), undefined);
+    assert.equal(translateEncoding('2[not json'), undefined);
+    assert.equal(translateEncoding('2[42]'), undefined);
   });
 });
