@@ -10,7 +10,7 @@
  */
 import * as wsModule from 'ws';
 
-/** ws's frame builder (public on the module, untyped in @types/ws); the adapter pre-frames broadcasts with it too. */
+/** ws's frame builder (public on the module, untyped in @types/ws), the one the stock adapter's `_encode` uses. */
 const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
 
 /**

@@ -73,15 +73,12 @@ export function translatePacket(packet: BroadcastPacket | undefined, encoded: st
   if (packet !== undefined && packet === lastPacket) return lastTranslated;
   let translated: Translated | undefined;
   if (encoded.startsWith('2[')) {
-    const data = packet?.data;
-    const cut = data !== undefined && typeof data[0] === 'string' ? jsonFrameFromEncoding(encoded, data) : undefined;
-    if (cut !== undefined) translated = { frame: textFrame(cut), closeCode: closeCodeOf(data![0], data![1]) };
-    else {
-      const parsed = parseOrUndefined(encoded.slice(1));
-      if (Array.isArray(parsed) && typeof parsed[0] === 'string') {
-        const [event, payload, offset] = parsed as [string, unknown, unknown];
-        translated = { frame: textFrame(jsonFrame(event, payload, offset)), closeCode: closeCodeOf(event, payload) };
-      }
+    const packetData = packet?.data;
+    const cut = packetData !== undefined && typeof packetData[0] === 'string' ? jsonFrameFromEncoding(encoded, packetData) : undefined;
+    const data = cut !== undefined ? packetData : parseOrUndefined(encoded.slice(1));
+    if (Array.isArray(data) && typeof data[0] === 'string') {
+      const [event, payload, offset] = data as [string, unknown, unknown];
+      translated = { frame: textFrame(cut ?? jsonFrame(event, payload, offset)), closeCode: closeCodeOf(event, payload) };
     }
   }
   if (packet !== undefined) {
