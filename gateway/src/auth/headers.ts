@@ -10,7 +10,7 @@ export function headerValue(headers: HeaderBag, name: string): string | undefine
   let value = headers[wanted];
   if (value === undefined) {
     for (const key of Object.keys(headers)) {
-      if (key.toLowerCase() === wanted) {
+      if (key.length === wanted.length && key.toLowerCase() === wanted) {
         value = headers[key];
         break;
       }

@@ -8,7 +8,7 @@ export interface ServiceKeys {
 }
 
 export const MIN_SERVICE_KEY_LENGTH = 16;
-/** Keys are compared as blocks of this many bytes, so the time a check takes does not depend on any key. */
+/** The longest key accepted (keys are compared as blocks of the longest configured key's length). */
 export const MAX_SERVICE_KEY_BYTES = 1024;
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -17,7 +17,7 @@ const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  * keys. Error messages name the variable and the entry but never contain a key.
  */
 export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS'): ServiceKeys {
-  const entries: { name: string; block: Buffer; bytes: number }[] = [];
+  const parsed: { name: string; key: string; bytes: number }[] = [];
   const parts = value.split(',');
   parts.forEach((raw, index) => {
     const entry = raw.trim();
@@ -36,27 +36,33 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
     }
     const bytes = Buffer.byteLength(key);
     if (bytes > MAX_SERVICE_KEY_BYTES) throw new Error(`${where}: the key for "${name}" must be at most ${MAX_SERVICE_KEY_BYTES} bytes`);
-    if (entries.some((e) => e.name === name)) throw new Error(`${where}: duplicate service name "${name}"`);
-    const block = Buffer.alloc(MAX_SERVICE_KEY_BYTES);
-    block.write(key, 'utf8');
-    const sharing = entries.find((e) => e.bytes === bytes && e.block.equals(block));
+    if (parsed.some((e) => e.name === name)) throw new Error(`${where}: duplicate service name "${name}"`);
+    const sharing = parsed.find((e) => e.key === key);
     if (sharing !== undefined) {
       throw new Error(`${where}: "${name}" uses the same key as "${sharing.name}"; each service needs its own key`);
     }
-    entries.push({ name, block, bytes });
+    parsed.push({ name, key, bytes });
   });
 
+  // Every key zero-padded to the longest one's length: one block size for all, so the time a check takes depends
+  // on no key's content (only a presented key longer than every key is refused before comparing).
+  const blockBytes = Math.max(0, ...parsed.map((e) => e.bytes));
+  const entries = parsed.map(({ name, key, bytes }) => {
+    const block = Buffer.alloc(blockBytes);
+    block.write(key, 'utf8');
+    return { name, block, bytes };
+  });
   const names = Object.freeze(entries.map((e) => e.name));
-  // The presented key, zero-padded (all zeros between checks). A few spare bytes: a key that reaches them is too
-  // long for any entry.
-  const presentedBlock = Buffer.alloc(MAX_SERVICE_KEY_BYTES + 4);
-  const compared = presentedBlock.subarray(0, MAX_SERVICE_KEY_BYTES);
+  // The presented key, zero-padded (all zeros between checks). A few spare bytes: a key that reaches them is
+  // longer than every key.
+  const presentedBlock = Buffer.alloc(blockBytes + 4);
+  const compared = presentedBlock.subarray(0, blockBytes);
   return {
     names,
     check(presented: string): string | undefined {
-      if (typeof presented !== 'string' || presented === '') return undefined;
+      if (typeof presented !== 'string' || presented === '' || entries.length === 0) return undefined;
       const bytes = presentedBlock.write(presented, 'utf8');
-      if (bytes > MAX_SERVICE_KEY_BYTES) {
+      if (bytes > blockBytes) {
         presentedBlock.fill(0);
         return undefined;
       }
@@ -68,7 +74,7 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
         if (timingSafeEqual(entry.block, compared) && entry.bytes === bytes && match === undefined) match = entry.name;
       }
       // No copy of a presented key stays in memory.
-      presentedBlock.fill(0);
+      presentedBlock.fill(0, 0, bytes);
       return match;
     },
   };

@@ -33,6 +33,18 @@ describe('parseServiceKeys', () => {
     assert.throws(() => parseServiceKeys(`long:${longest}x`), /the key for "long" must be at most 1024 bytes/);
   });
 
+  it('compares as blocks of the longest key: a longer presented key is refused, and leaves nothing behind', () => {
+    const keys = parseServiceKeys(`billing:${KEY_A},notify:${KEY_B}`);
+    // Longer than KEY_B (the longest) by one byte, then by many: neither can match, neither may spoil the next check.
+    assert.equal(keys.check(`${KEY_B}x`), undefined);
+    assert.equal(keys.check(KEY_A), 'billing');
+    assert.equal(keys.check(`${KEY_B}${'x'.repeat(500)}`), undefined);
+    assert.equal(keys.check(KEY_A), 'billing');
+    assert.equal(keys.check(KEY_B), 'notify');
+    // KEY_A with KEY_B's tail: the bytes past KEY_A's length are compared too.
+    assert.equal(keys.check(`${KEY_A}${KEY_B.slice(KEY_A.length)}`), undefined);
+  });
+
   it('accepts an empty value and a trailing comma', () => {
     assert.deepEqual(parseServiceKeys('').names, []);
     assert.equal(parseServiceKeys('').check(KEY_A), undefined);

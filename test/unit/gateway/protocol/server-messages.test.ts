@@ -30,6 +30,18 @@ describe('now', () => {
     mock.timers.tick(1);
     assert.equal(now(), '2024-01-15T10:30:01.501Z');
   });
+
+  it('is Date#toISOString to the millisecond, across seconds, minutes, days and years', () => {
+    // Each step lands on another millisecond, and some on another second, minute, day or year.
+    for (const step of [9, 90, 99, 1, 401, 1000, 59_000, 3_599_999, 86_400_001, 365 * 86_400_000]) {
+      mock.timers.tick(step);
+      assert.equal(now(), new Date(Date.now()).toISOString());
+    }
+    mock.timers.setTime(Date.parse('2024-12-31T23:59:59.999Z'));
+    assert.equal(now(), '2024-12-31T23:59:59.999Z');
+    mock.timers.tick(1);
+    assert.equal(now(), '2025-01-01T00:00:00.000Z');
+  });
 });
 
 describe('timestampMs', () => {
