@@ -1,10 +1,12 @@
 /**
- * User-space instructions per publish, counted by valgrind's callgrind: the many-rooms shape (each connection in
- * its personal room and a 10-member group room; even publishes to a group, odd ones to a person, over HTTP),
- * for our gateway and the peers. Not a test.
+ * User-space instructions per publish and per delivery, counted by valgrind's callgrind, for our gateway and the
+ * peers, publishing over HTTP in one of run.ts's two shapes. Not a test.
  *
- *   node_modules/.bin/node test/bench/instructions-per-publish.ts [targets] [publishes]
- *   (targets: a comma-separated list of ours-ws, ours-sio, ws, socketio; default all four; publishes: 3000)
+ *   node_modules/.bin/node test/bench/instructions-per-publish.ts [targets] [shape] [publishes]
+ *   targets: a comma-separated list of ours-ws, ours-sio, ws, socketio (default all four)
+ *   shape: many-rooms (default: 200 connections, each in its personal room and a 10-member group room; even
+ *          publishes to a group, odd ones to a person; 3000 publishes) or one-room (500 connections in one
+ *          room; 300 publishes)
  *
  * Why: CPU time per delivery on this machine moves by 10 to 30 % from one minute to the next, for every system
  * alike, so the run.ts figure can only be compared within a run and over several rounds. Instruction counts repeat
@@ -30,10 +32,13 @@ type Name = 'ours-ws' | 'ours-sio' | 'ws' | 'socketio';
 const ALL: readonly Name[] = ['ours-ws', 'ours-sio', 'ws', 'socketio'];
 const names = (process.argv[2]?.split(',') ?? ALL) as Name[];
 for (const name of names) if (!ALL.includes(name)) throw new Error(`unknown target ${name}; use ${ALL.join(',')}`);
-const PUBLISHES = Number(process.argv[3] ?? 3000);
-const CONNECTIONS = 200;
-const GROUP_SIZE = 10;
-const WARM_UP = 4000;
+const shape = process.argv[3] ?? 'many-rooms';
+if (shape !== 'many-rooms' && shape !== 'one-room') throw new Error(`unknown shape ${shape}; use many-rooms or one-room`);
+const oneRoom = shape === 'one-room';
+const PUBLISHES = Number(process.argv[4] ?? (oneRoom ? 300 : 3000));
+const CONNECTIONS = oneRoom ? 500 : 200;
+const GROUP_SIZE = oneRoom ? CONNECTIONS : 10;
+const WARM_UP = oneRoom ? 400 : 4000;
 const TENANT = 'bench';
 
 if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('valgrind is not installed (apt-get install valgrind)');
@@ -47,11 +52,12 @@ interface Counted {
   readonly total: number;
   readonly compiler: number;
   readonly gc: number;
+  readonly deliveries: number;
 }
 
-/** Self instructions by function from a callgrind dump: the total, and what V8's compilers and its GC took. */
+/** Self instructions by function from a callgrind dump: the total, and what V8's compilers and its GC took (the GC's by name patterns: a rough split). */
 function split(file: string): { total: number; compiler: number; gc: number } {
-  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
   let total = 0;
   let compiler = 0;
   let gc = 0;
@@ -61,7 +67,7 @@ function split(file: string): { total: number; compiler: number; gc: number } {
     const count = Number(match[1]!.replaceAll(',', ''));
     const fn = match[2]!;
     if (fn.startsWith('PROGRAM TOTALS')) total = count;
-    else if (/compiler::|maglev|turboshaft|Compil|BytecodeGenerator|interpreter::|Parser|Scanner/.test(fn)) compiler += count;
+    else if (/v8::internal::(compiler::|maglev::|turboshaft::|interpreter::|baseline::|Compiler::|(Parser|ParserBase|PreParser)\b|Scanner::|BytecodeGenerator)/.test(fn)) compiler += count;
     else if (/Heap::|Mark|Scaveng|Sweep|Evacuat|Compactor|RememberedSet|SlotSet|GCTracer|Worklist|IterateObjectCache|SizeFromMap|BodyDescriptor/.test(fn)) gc += count;
   }
   return { total, compiler, gc };
@@ -83,6 +89,8 @@ async function measure(name: Name): Promise<Counted> {
     LOG_LEVEL: 'warn',
     MAX_CONNECTIONS_PER_IP: '1000000',
     MAX_CONNECTIONS_PER_TENANT: '1000000',
+    // Keep-alive pings would land in a window valgrind stretches to minutes (plain ws sends none).
+    PING_INTERVAL_MS: '300000',
     NODE_OPTIONS: '--max-semi-space-size=8',
   };
   const server = start('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, NODE, script], { cwd: REPO_ROOT, env });
@@ -109,12 +117,15 @@ async function measure(name: Name): Promise<Counted> {
     // The same pseudo-random sequence for every target, as in run.ts's many-rooms workload.
     let state = 12345;
     let seq = 0;
+    let deliveries = 0;
     const random = (n: number) => ((state = (state * 1103515245 + 12345) & 0x7fffffff), state % n);
     const groups = Math.ceil(CONNECTIONS / GROUP_SIZE);
     const publish = async (count: number) => {
       for (let i = 0; i < count; i++) {
         const s = seq++;
-        const room = s % 2 === 0 ? `field:g${random(groups)}` : `user:u${random(CONNECTIONS)}`;
+        const toGroup = oneRoom || s % 2 === 0;
+        const room = toGroup ? `field:g${random(groups)}` : `user:u${random(CONNECTIONS)}`;
+        deliveries += toGroup ? GROUP_SIZE : 1;
         const res = await fetch(`${httpUrl}/broadcast`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_KEY}` },
@@ -126,6 +137,7 @@ async function measure(name: Name): Promise<Counted> {
     };
     await publish(WARM_UP);
     await sleep(500);
+    deliveries = 0;
     const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(server.child.pid)], { env: { ...process.env, ...vgEnv }, stdio: 'ignore' });
     control('--instr=on');
     await publish(PUBLISHES);
@@ -137,7 +149,7 @@ async function measure(name: Name): Promise<Counted> {
     const dumps = readdirSync(tmpdir()).filter((f) => f.startsWith(`callgrind.${name}.${process.pid}.`)).map((f) => join(tmpdir(), f));
     if (dumps.length !== 1) throw new Error(`${name}: expected one callgrind dump, found ${dumps.length}`);
     const counted = split(dumps[0]!);
-    return { name, ...counted };
+    return { name, ...counted, deliveries };
   } finally {
     for (const client of clients) client.close();
     server.child.kill('SIGKILL');
@@ -153,12 +165,12 @@ for (const name of names) {
 }
 const floor = rows.find((r) => r.name === 'ws');
 const k = (n: number) => (n / PUBLISHES / 1000).toFixed(1);
-console.log(`User-space instructions per publish (thousands), ${PUBLISHES} publishes, ${CONNECTIONS} connections, many-rooms shape:`);
-console.log('| target | total | of which JIT compilers | of which GC | rest | total ÷ plain ws | rest ÷ plain ws |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log(`User-space instructions per publish (thousands), ${shape}: ${PUBLISHES} publishes, ${CONNECTIONS} connections, ${rows[0]!.deliveries / PUBLISHES} deliveries per publish:`);
+console.log('| target | total | of which JIT compilers | of which GC | rest | per delivery | total ÷ plain ws | rest ÷ plain ws |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   const rest = r.total - r.compiler - r.gc;
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : 'n/a');
-  console.log(`| ${r.name} | ${k(r.total)} | ${k(r.compiler)} | ${k(r.gc)} | ${k(rest)} | ${ratio(r.total, floor?.total)} | ${ratio(rest, floor ? floor.total - floor.compiler - floor.gc : undefined)} |`);
+  console.log(`| ${r.name} | ${k(r.total)} | ${k(r.compiler)} | ${k(r.gc)} | ${k(rest)} | ${(r.total / r.deliveries / 1000).toFixed(2)} | ${ratio(r.total, floor?.total)} | ${ratio(rest, floor ? floor.total - floor.compiler - floor.gc : undefined)} |`);
 }
 process.exit(0);

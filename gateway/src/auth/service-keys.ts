@@ -37,7 +37,8 @@ export function parseServiceKeys(value: string, variableName = 'SERVICE_API_KEYS
     const bytes = Buffer.byteLength(key);
     if (bytes > MAX_SERVICE_KEY_BYTES) throw new Error(`${where}: the key for "${name}" must be at most ${MAX_SERVICE_KEY_BYTES} bytes`);
     if (parsed.some((e) => e.name === name)) throw new Error(`${where}: duplicate service name "${name}"`);
-    const sharing = parsed.find((e) => e.key === key);
+    // Byte for byte, as they are compared (strings that differ can encode alike, e.g. lone surrogates).
+    const sharing = parsed.find((e) => Buffer.from(e.key).equals(Buffer.from(key)));
     if (sharing !== undefined) {
       throw new Error(`${where}: "${name}" uses the same key as "${sharing.name}"; each service needs its own key`);
     }

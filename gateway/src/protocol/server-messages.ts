@@ -14,12 +14,14 @@ let secondStart = Number.NaN;
 let secondPrefix = '';
 
 export function now(): Timestamp {
-  const ms = Date.now();
+  const ms = Math.floor(Date.now());
   if (ms !== lastMs) {
-    const millis = ms % 1000;
+    // Before 1970 too (a remainder of a negative number is negative).
+    const millis = ((ms % 1000) + 1000) % 1000;
     if (ms - millis !== secondStart) {
       secondStart = ms - millis;
-      secondPrefix = new Date(secondStart).toISOString().slice(0, 20);
+      // All but `mmmZ`, whatever the year's width (years past 9999 are `+010000`).
+      secondPrefix = new Date(secondStart).toISOString().slice(0, -4);
     }
     lastStamp = `${secondPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
     lastMs = ms;

@@ -41,6 +41,8 @@ describe('parseServiceKeys', () => {
     assert.equal(keys.check(`${KEY_B}${'x'.repeat(500)}`), undefined);
     assert.equal(keys.check(KEY_A), 'billing');
     assert.equal(keys.check(KEY_B), 'notify');
+    // A valid longer key, then a shorter one: nothing of the first is left to spoil the second.
+    assert.equal(keys.check(KEY_A), 'billing');
     // KEY_A with KEY_B's tail: the bytes past KEY_A's length are compared too.
     assert.equal(keys.check(`${KEY_A}${KEY_B.slice(KEY_A.length)}`), undefined);
   });

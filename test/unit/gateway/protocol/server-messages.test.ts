@@ -42,6 +42,16 @@ describe('now', () => {
     mock.timers.tick(1);
     assert.equal(now(), '2025-01-01T00:00:00.000Z');
   });
+
+  it('is Date#toISOString before 1970 and in years of other widths than four digits', () => {
+    // The mock timers refuse negative times: Date.now alone is mocked here.
+    mock.timers.reset();
+    for (const time of [-1, -1001, -999, Date.UTC(10000, 0, 1, 0, 0, 0, 5), Date.UTC(-1, 11, 31, 23, 59, 59, 950)]) {
+      const clock = mock.method(Date, 'now', () => time);
+      assert.equal(now(), new Date(time).toISOString(), String(time));
+      clock.mock.restore();
+    }
+  });
 });
 
 describe('timestampMs', () => {
