@@ -1,15 +1,18 @@
 /**
- * Centrifugo for the benchmark, built from the Go module proxy into the cache (never the checkout):
+ * Centrifugo for the benchmark, built from the Go module proxy into the cache (never the checkout). The proxy
+ * here serves one Centrifugo version, v5.4.9 (it answers 403 for v6 and for the other v5 versions, and for the
+ * version list that `go install module@version` reads), so the module is downloaded and built in place:
  *
- *   GOBIN=$RTGW_CACHE/bench/bin go install github.com/centrifugal/centrifugo/v6@CENTRIFUGO_VERSION
+ *   go mod download github.com/centrifugal/centrifugo/v5@v5.4.9   (from a scratch module)
+ *   cd $GOMODCACHE/github.com/centrifugal/centrifugo/v5@v5.4.9 && go build -o $RTGW_CACHE/bench/bin/centrifugo-v5.4.9 .
  *
- * When the proxy does not serve Centrifugo (here it answers 403 for every v5/v6 version), the stand-in is
- * test/bench/peers/centrifuge: the Centrifuge library that is Centrifugo's real-time core (same client
- * protocol, same in-memory broker) with Centrifugo's HMAC JWT, namespace and HTTP publish API, built into
- * $RTGW_CACHE/bench/bin/centrifuge-bench. The report names which one ran and why.
+ * CENTRIFUGO_VERSION picks another (v5 or v6; each has its own configuration layout). When Centrifugo cannot be
+ * built, the stand-in is test/bench/peers/centrifuge: the Centrifuge library that is Centrifugo's real-time core
+ * (same client protocol, same in-memory broker) with Centrifugo's HMAC JWT, namespace and HTTP publish API, built
+ * into $RTGW_CACHE/bench/bin/centrifuge-bench. The report names which one ran and why.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,9 +22,11 @@ import { start, waitFor, type Started } from '../../harness/process.ts';
 import type { ServerProcess } from './targets.ts';
 
 const run = promisify(execFile);
-export const CENTRIFUGO_VERSION = process.env['CENTRIFUGO_VERSION'] ?? 'v6.3.0';
+export const CENTRIFUGO_VERSION = process.env['CENTRIFUGO_VERSION'] ?? 'v5.4.9';
+const MAJOR = /^v(\d+)\./.exec(CENTRIFUGO_VERSION)?.[1] ?? '5';
+const MODULE = `github.com/centrifugal/centrifugo/v${MAJOR}`;
 const BIN_DIR = join(process.env['RTGW_CACHE'] ?? join(homedir(), '.cache', 'realtime-gateway'), 'bench', 'bin');
-const CENTRIFUGO = join(BIN_DIR, 'centrifugo');
+const CENTRIFUGO = join(BIN_DIR, `centrifugo-${CENTRIFUGO_VERSION}`);
 const STAND_IN = join(BIN_DIR, 'centrifuge-bench');
 
 export interface CentrifugoBinary {
@@ -49,11 +54,20 @@ export async function buildCentrifugo(log: (line: string) => void): Promise<Cent
   const env = { ...process.env, GOBIN: BIN_DIR, GOFLAGS: '-mod=mod' };
   if (!existsSync(CENTRIFUGO)) {
     try {
-      log(`building github.com/centrifugal/centrifugo/v6@${CENTRIFUGO_VERSION} into ${BIN_DIR}`);
-      await run('go', ['install', `github.com/centrifugal/centrifugo/v6@${CENTRIFUGO_VERSION}`], { env, timeout: 15 * 60_000, maxBuffer: 16 << 20 });
+      log(`building ${MODULE}@${CENTRIFUGO_VERSION} into ${CENTRIFUGO}`);
+      // `go install module@version` also reads the module's version list (for a deprecation notice), which the
+      // proxy refuses; downloading the one version and building it where it lies needs only that version.
+      const scratch = mkdtempSync(join(tmpdir(), 'rtgw-centrifugo-build-'));
+      writeFileSync(join(scratch, 'go.mod'), 'module centrifugobuild\n\ngo 1.23\n');
+      const { stdout } = await run('go', ['mod', 'download', '-json', `${MODULE}@${CENTRIFUGO_VERSION}`], { cwd: scratch, env, timeout: 15 * 60_000, maxBuffer: 16 << 20 })
+        .finally(() => rmSync(scratch, { recursive: true, force: true }));
+      const dir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+      if (!dir) throw new Error(`go mod download gave no directory: ${stdout}`);
+      const version = `-X ${MODULE}/internal/build.Version=${CENTRIFUGO_VERSION.slice(1)}`;
+      await run('go', ['build', '-ldflags', version, '-o', CENTRIFUGO, '.'], { cwd: dir, env: { ...env, GOFLAGS: '' }, timeout: 15 * 60_000, maxBuffer: 16 << 20 });
     } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').slice(-2).join(' ');
-      note = `Centrifugo ${CENTRIFUGO_VERSION} could not be built: go install said "${stderr}"`;
+      const stderr = String((error as { stderr?: string }).stderr || error).trim().split('\n').slice(-2).join(' ');
+      note = `Centrifugo ${CENTRIFUGO_VERSION} could not be built: ${stderr}`;
       log(note);
     }
   }
@@ -82,17 +96,30 @@ export async function startCentrifugo(): Promise<{ child: Started; server: Serve
   const apiKey = 'bench-centrifugo-api-key';
   let child: Started;
   if (binary.kind === 'centrifugo') {
-    // Centrifugo v6's configuration layout: HMAC connection JWT, one namespace clients may subscribe to,
-    // the HTTP API with a key.
+    // An HMAC connection JWT, one namespace clients may subscribe to, the HTTP API with a key, /health: in v5's
+    // flat configuration layout or v6's nested one.
     const dir = mkdtempSync(join(tmpdir(), 'rtgw-centrifugo-'));
     const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({
-      client: { token: { hmac_secret_key: secret }, allowed_origins: ['*'] },
-      http_api: { key: apiKey },
-      http_server: { address: '127.0.0.1', port: String(port) },
-      channel: { namespaces: [{ name: 'bench', allow_subscribe_for_client: true }] },
-      log: { level: 'error' },
-    }));
+    const namespaces = [{ name: 'bench', allow_subscribe_for_client: true }];
+    writeFileSync(config, JSON.stringify(MAJOR === '5'
+      ? {
+        token_hmac_secret_key: secret,
+        allowed_origins: ['*'],
+        api_key: apiKey,
+        address: '127.0.0.1',
+        port: String(port),
+        health: true,
+        namespaces,
+        log_level: 'error',
+      }
+      : {
+        client: { token: { hmac_secret_key: secret }, allowed_origins: ['*'] },
+        http_api: { key: apiKey },
+        http_server: { address: '127.0.0.1', port: String(port) },
+        health: { enabled: true },
+        channel: { namespaces },
+        log: { level: 'error' },
+      }));
     child = start(binary.path, ['--config', config], { env: { PATH: process.env['PATH'] ?? '' } });
   } else {
     child = start(binary.path, [], { env: { PATH: process.env['PATH'] ?? '', PORT: String(port), JWT_SECRET: secret, API_KEY: apiKey } });
