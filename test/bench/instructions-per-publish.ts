@@ -27,6 +27,7 @@ import { freePort } from '../harness/ports.ts';
 import { start, waitFor } from '../harness/process.ts';
 import { SERVICE_KEY, SERVICE_KEYS, TEST_SECRET, hsToken } from '../harness/tokens.ts';
 import { LoadClient, openMany, type Protocol } from './lib/load-client.ts';
+import { roomsSequence } from './lib/workloads.ts';
 
 type Name = 'ours-ws' | 'ours-sio' | 'ws' | 'socketio';
 const ALL: readonly Name[] = ['ours-ws', 'ours-sio', 'ws', 'socketio'];
@@ -114,11 +115,10 @@ async function measure(name: Name): Promise<Counted> {
     }), 4, 600_000);
     if (opened.failures > 0) throw new Error(`${name}: ${opened.failures} clients did not connect (${opened.firstError})`);
 
-    // The same pseudo-random sequence for every target, as in run.ts's many-rooms workload.
-    let state = 12345;
+    // The same sequence for every target, as in run.ts's many-rooms workload.
+    const random = roomsSequence();
     let seq = 0;
     let deliveries = 0;
-    const random = (n: number) => ((state = (state * 1103515245 + 12345) & 0x7fffffff), state % n);
     const groups = Math.ceil(CONNECTIONS / GROUP_SIZE);
     const publish = async (count: number) => {
       for (let i = 0; i < count; i++) {

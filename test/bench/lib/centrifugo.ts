@@ -51,7 +51,7 @@ export function centrifugoNote(): string | undefined {
 /** Builds Centrifugo, or else the stand-in; cached. Never throws: an unbuildable peer is reported, not fatal. */
 export async function buildCentrifugo(log: (line: string) => void): Promise<CentrifugoBinary | undefined> {
   mkdirSync(BIN_DIR, { recursive: true });
-  const env = { ...process.env, GOBIN: BIN_DIR, GOFLAGS: '-mod=mod' };
+  const env = { ...process.env, GOFLAGS: '-mod=mod' };
   if (!existsSync(CENTRIFUGO)) {
     try {
       log(`building ${MODULE}@${CENTRIFUGO_VERSION} into ${CENTRIFUGO}`);

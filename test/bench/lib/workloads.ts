@@ -393,6 +393,15 @@ export async function reconnectStorm(plan: Plan, log: Log): Promise<StormRow[]> 
 
 // --- (5) many rooms ----------------------------------------------------------------------------------------
 
+/** The many-rooms workload's choice of room, a fixed pseudo-random sequence (also instructions-per-publish.ts's). */
+export function roomsSequence(): (n: number) => number {
+  let state = 12345;
+  return (n) => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state % n;
+  };
+}
+
 export interface RoomsRow extends PhaseRow {
   readonly target: TargetName;
   readonly connections: number;
@@ -412,12 +421,8 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
       byTarget.get(name)!.push(await withTarget(name, {}, async (target) => {
         const { clients } = await openClients(target, connections, plan.concurrency, (i) => ({ replica: 0, groups: [`g${Math.floor(i / groupSize)}`] }));
         try {
-          // A fixed pseudo-random sequence, the same for every target and round: even messages to a group room, odd to a person.
-          let state = 12345;
-          const random = (n: number) => {
-            state = (state * 1103515245 + 12345) & 0x7fffffff;
-            return state % n;
-          };
+          // The same sequence for every target and round: even messages to a group room, odd to a person.
+          const random = roomsSequence();
           const phase = await runPhase({
             target,
             clients,
