@@ -26,7 +26,7 @@ import { closeConnection, createSessions } from './session/session.ts';
 import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
 import { serveRawWebSockets } from './transports/ws-json.ts';
 import { serveSocketIoWebSockets } from './transports/socketio-ws.ts';
-import { latestBufferedOffset } from './fanout/memory-store.ts';
+import { keepsPackets } from './fanout/memory-store.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -117,8 +117,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxPerTenant: config.limits.maxConnectionsPerTenant,
     }),
     connectionCounts: connectionsByTransport,
-    // One replica without Redis: the newest broadcast socket.io's in-memory store keeps.
-    recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => latestBufferedOffset(nsp.adapter),
+    // One replica without Redis: the newest broadcast the in-memory store keeps.
+    recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => (keepsPackets(nsp.adapter) ? nsp.adapter.latestOffset() : undefined),
   });
   const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {
     logger,

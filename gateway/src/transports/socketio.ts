@@ -14,7 +14,7 @@ import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Ack, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
-import { keepsPackets } from '../fanout/memory-store.ts';
+import { keepsPackets, MemorySessionStore } from '../fanout/memory-store.ts';
 import type { CarriedOver, TakeOverRefusal } from './socketio-ws.ts';
 
 /** Frames above this close the connection (1009 on /ws); frames between maxMessageBytes and this get an error reply. */
@@ -66,8 +66,10 @@ export function createSocketIoServer(
     },
     // Raw /ws upgrades are handled in ws-json.ts; leave other paths' upgrades to their handlers.
     destroyUpgrade: false,
+    // With recovery on, one replica without Redis keeps broadcasts in MemorySessionStore (the fleet's adapter,
+    // in serverOptions, replaces it).
     ...(config.recoveryWindowSeconds > 0
-      ? { connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowSeconds * 1000, skipMiddlewares: false } }
+      ? { connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowSeconds * 1000, skipMiddlewares: false }, adapter: MemorySessionStore as never }
       : {}),
     ...deps.serverOptions,
   });
