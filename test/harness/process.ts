@@ -7,6 +7,11 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+// A signal ends the process without 'exit' (Ctrl-C, a bench stopped with kill, a test file the runner times
+// out): exit on it instead, so the children go too.
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+  process.once(signal, () => process.exit(128 + number));
+}
 
 export interface Started {
   readonly child: ChildProcess;
