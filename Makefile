@@ -11,7 +11,7 @@ export RTGW_CACHE ?= $(HOME)/.cache/realtime-gateway
 help:
 	@echo "make run    one gateway on embedded defaults (http://localhost:8081), prints a dev token"
 	@echo "make test   installs what the tests need, then runs every tier (typecheck, unit, integration, e2e)"
-	@echo "make bench  runs the benchmarks against plain ws, socket.io and Centrifuge (results in test/bench/results/)"
+	@echo "make bench  runs the benchmarks against plain ws, socket.io and Centrifugo (results in test/bench/results/)"
 	@echo "make images builds realtime-gateway/gateway:<version> and realtime-gateway/operator:<version> with buildah"
 
 node_modules/.package-lock.json: package.json package-lock.json gateway/package.json operator/package.json
@@ -66,3 +66,4 @@ test: deps
 	npm run -s test:e2e
 	# The benchmark harness, briefly, so it cannot rot: it checks that figures are sane, never that they are fast.
 	node test/bench/run.ts --smoke
+	BENCH_BROADCASTS=5000 node --expose-gc test/bench/memory-store.ts
