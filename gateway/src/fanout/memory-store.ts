@@ -6,9 +6,9 @@
  * It does what socket.io's own SessionAwareAdapter does, but keeps each broadcast as its encoding, in UTF-8, in
  * large buffers outside the JavaScript heap. SessionAwareAdapter keeps the packet itself (its payload objects,
  * the options with their Sets): about 1 KB of heap per broadcast that lives for the whole window, so at 1,000
- * broadcasts a second every garbage collection walks 120 MB of them (the bench's many-rooms shape: GC took three
- * times as long as with recovery off). Here the heap holds a few numbers and the target room's name per
- * broadcast. Missed broadcasts are decoded back only when a client resumes.
+ * broadcasts a second every major garbage collection walks 120 MB of them. Here the heap holds a few numbers
+ * and the target room's name per broadcast (test/bench/memory-store.ts). Missed broadcasts are decoded back
+ * only when a client resumes.
  */
 import { randomBytes } from 'node:crypto';
 import { Adapter, type BroadcastOptions, type Session } from 'socket.io-adapter';
