@@ -26,7 +26,7 @@ import { closeConnection, createSessions } from './session/session.ts';
 import { createSocketIoServer, serveSocketIo } from './transports/socketio.ts';
 import { serveRawWebSockets } from './transports/ws-json.ts';
 import { serveSocketIoWebSockets } from './transports/socketio-ws.ts';
-import { keepsPackets } from './fanout/memory-store.ts';
+import { MemorySessionStore } from './fanout/memory-store.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
@@ -118,7 +118,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }),
     connectionCounts: connectionsByTransport,
     // One replica without Redis: the newest broadcast the in-memory store keeps.
-    recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => (keepsPackets(nsp.adapter) ? nsp.adapter.latestOffset() : undefined),
+    recoveryOffset: deps.fleet ? deps.fleet.latestOffset : () => (nsp.adapter instanceof MemorySessionStore ? nsp.adapter.latestOffset() : undefined),
   });
   const socketIoWebSockets = serveSocketIoWebSockets(io, sessions, config, {
     logger,

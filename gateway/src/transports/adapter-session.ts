@@ -23,7 +23,7 @@ import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CLOSE_REASONS, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Admission, type AdmissionRequest, type ClientConnection, type SessionData, type Sessions, type TransportName } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
-import { keepsPackets } from '../fanout/memory-store.ts';
+import { MemorySessionStore } from '../fanout/memory-store.ts';
 import type { BroadcastOptions } from './broadcast-packets.ts';
 import { originAllowed, requestIp } from './socketio.ts';
 
@@ -224,14 +224,14 @@ export abstract class AdapterSession implements ClientConnection, FrameHandler {
   }
 
   /**
-   * The welcome without a recovery offset, on one replica with socket.io's in-memory session store: handed to the
+   * The welcome without a recovery offset, on one replica with the in-memory store (MemorySessionStore): handed to the
    * adapter, which keeps it and gives it an offset (what socket.io does with socket.emit), so the client has a
    * recovery point before its first broadcast. Only the welcome: replies and notices are not replayed. True when
    * the adapter took it.
    */
   private keptForRecovery(event: string, payload: unknown, offset: string | undefined): boolean {
     const { ctx } = this;
-    if (event !== 'connected' || offset !== undefined || !ctx.recovery || !keepsPackets(ctx.adapter)) return false;
+    if (event !== 'connected' || offset !== undefined || !ctx.recovery || !(ctx.adapter instanceof MemorySessionStore)) return false;
     if (!this.open || ctx.sockets.get(this.id) !== this) return true;
     ctx.adapter.broadcast({ type: 2, nsp: '/', data: [event, payload] }, { rooms: new Set([this.id]), except: new Set(), flags: {} });
     return true;

@@ -14,7 +14,7 @@ import type { GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, type CloseCodeValue } from '../protocol/codes.ts';
 import { closeCodeOf, type Ack, type ClientConnection, type SessionData, type Sessions } from '../session/session.ts';
 import type { MessageRateLimiter } from '../limits/rate-limit.ts';
-import { keepsPackets, MemorySessionStore } from '../fanout/memory-store.ts';
+import { MemorySessionStore } from '../fanout/memory-store.ts';
 import type { CarriedOver, TakeOverRefusal } from './socketio-ws.ts';
 
 /** Frames above this close the connection (1009 on /ws); frames between maxMessageBytes and this get an error reply. */
@@ -142,8 +142,8 @@ class SocketIoConnection implements ClientConnection {
   send(event: string, payload: unknown, offset?: string): void {
     if (this.successor) return this.successor.send(event, payload, offset);
     // With Redis, through the adapter (local only) so the client's recovery offset moves. Otherwise directly: with
-    // socket.io's in-memory store, socket.emit keeps the message and gives it an offset of its own.
-    if (offset !== undefined && !keepsPackets(this.socket.nsp.adapter)) this.io.local.to(this.socket.id).emit(event, payload, offset);
+    // the in-memory store (MemorySessionStore), socket.emit keeps the message and gives it an offset of its own.
+    if (offset !== undefined && !(this.socket.nsp.adapter instanceof MemorySessionStore)) this.io.local.to(this.socket.id).emit(event, payload, offset);
     else this.socket.emit(event, payload);
   }
 }

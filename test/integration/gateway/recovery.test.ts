@@ -1,5 +1,5 @@
 /**
- * Connection-state recovery on one replica without Redis (socket.io's in-memory session store): a client that
+ * Connection-state recovery on one replica without Redis (the in-memory store, MemorySessionStore): a client that
  * loses its connection before any broadcast reached it still recovers its session and rooms, on both transports.
  * The welcome carries a recovery offset for that (with Redis, the fleet tests pin the same).
  */

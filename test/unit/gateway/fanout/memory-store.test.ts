@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server } from 'socket.io';
-import { keepsPackets, MemorySessionStore } from '../../../../gateway/src/fanout/memory-store.ts';
+import { MemorySessionStore } from '../../../../gateway/src/fanout/memory-store.ts';
 
 const WINDOW_MS = 120_000;
 
@@ -61,11 +61,9 @@ describe('MemorySessionStore', () => {
   beforeEach(() => mock.timers.enable({ apis: ['Date', 'setInterval'], now: 1_000_000 }));
   afterEach(() => mock.timers.reset());
 
-  it('is the adapter socket.io uses when recovery is on, and keepsPackets tells it from others', () => {
-    const { adapter } = storeOf('ours');
-    assert.ok(adapter instanceof MemorySessionStore);
-    assert.equal(keepsPackets(adapter), true);
-    assert.equal(keepsPackets(storeOf('stock').adapter), false);
+  it('is the adapter socket.io uses when recovery is on', () => {
+    assert.ok(storeOf('ours').adapter instanceof MemorySessionStore);
+    assert.ok(!(storeOf('stock').adapter instanceof MemorySessionStore));
   });
 
   it('writes members the same encodings as the stock store, and keeps the same broadcasts', () => {
@@ -86,6 +84,7 @@ describe('MemorySessionStore', () => {
     const stock = storeOf('stock');
     const offsets = script.map((step) => [ours.send(step.rooms, step.data, step), stock.send(step.rooms, step.data, step)] as const).filter(([o]) => o !== undefined);
     const session = { sid: 'sid-1', pid: 'pid-1', rooms: ['sid-1', 'room:a', 'room:b'], data: { user: 'u1' } };
+    const ourOffsetOf = new Map(offsets.map(([o, s]) => [s, o]));
     for (const [i, [ourOffset, stockOffset]] of offsets.entries()) {
       ours.adapter.persistSession(session);
       stock.adapter.persistSession(session);
@@ -93,8 +92,7 @@ describe('MemorySessionStore', () => {
       const want = await stock.adapter.restoreSession('pid-1', stockOffset as string);
       assert.ok(got && want, `resumes from the broadcast #${i}`);
       assert.deepEqual({ ...got, missedPackets: got.missedPackets.map(withoutOffset) }, { ...want, missedPackets: want.missedPackets.map(withoutOffset) });
-      const laterOffsets = offsets.slice(i + 1).map(([o]) => o);
-      for (const packet of got.missedPackets) assert.ok(laterOffsets.includes(packet.at(-1)), 'each carries the offset it was sent with');
+      assert.deepEqual(got.missedPackets.map((packet) => packet.at(-1)), want.missedPackets.map((packet) => ourOffsetOf.get(packet.at(-1))), 'each carries the offset it was sent with');
     }
     ours.adapter.persistSession(session);
     const binary = (await ours.adapter.restoreSession('pid-1', offsets[0]![0] as string))!.missedPackets.find((packet) => packet[0] === 'file');
@@ -153,6 +151,21 @@ describe('MemorySessionStore', () => {
     assert.equal(got!.missedPackets.at(-1)!.at(-1), last);
     mock.timers.tick(WINDOW_MS + 60_000);
     assert.equal(store.keptBroadcasts, 0, 'with nothing broadcast, the periodic sweep drops them');
+  });
+
+  it('finds offsets after some broadcasts expired and before the arrays are cut', async () => {
+    const { adapter, send } = storeOf('ours');
+    const store = adapter as unknown as MemorySessionStore;
+    for (let i = 0; i < 10; i += 1) send(['room:a'], ['message', { n: i }]);
+    mock.timers.tick(1000);
+    const offsets = Array.from({ length: 5 }, (_, i) => send(['room:a'], ['message', { n: 10 + i }]) as string);
+    mock.timers.tick(WINDOW_MS - 500);
+    send(['room:b'], ['message', { n: 'other room' }]);
+    assert.equal(store.keptBroadcasts, 6, 'the first 10 expired');
+    adapter.persistSession({ sid: 's', pid: 'p', rooms: ['room:a'], data: {} });
+    const got = await adapter.restoreSession('p', offsets[1]!);
+    assert.deepEqual(got!.missedPackets.map((packet) => (packet[1] as { n: unknown }).n), [12, 13, 14]);
+    assert.deepEqual(got!.missedPackets.map((packet) => packet.at(-1)), offsets.slice(2));
   });
 
   it('hands out its newest broadcast as a new connection\'s offset only within a second of keeping it', () => {
