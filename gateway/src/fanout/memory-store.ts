@@ -65,8 +65,8 @@ export class MemorySessionStore extends Adapter {
   // between #start[i] and #end[i], or (for the rare encoding that is not one string: binary attachments) its
   // data array itself.
   #head = 0;
-  /** The sequence number of the broadcast at #head. */
-  #headSeq = 0;
+  /** The sequence number of the entry at index 0: entry i is broadcast #firstSeq + i. */
+  #firstSeq = 0;
   #emittedAt: number[] = [];
   #targets: Targets[] = [];
   #except: (readonly string[] | undefined)[] = [];
@@ -135,7 +135,7 @@ export class MemorySessionStore extends Adapter {
   latestOffset(now = Date.now()): string | undefined {
     const last = this.#emittedAt.length - 1;
     if (last < this.#head || this.#emittedAt[last]! < now - SHARED_OFFSET_MAX_AGE_MS) return undefined;
-    return this.#offsetOf(this.#headSeq + last - this.#head);
+    return this.#offsetOf(this.#firstSeq + last);
   }
 
   /**
@@ -149,7 +149,7 @@ export class MemorySessionStore extends Adapter {
     const now = Date.now();
     if (kept) {
       this.#expire(now);
-      packet.data.push(this.#offsetOf(this.#headSeq + this.#emittedAt.length - this.#head));
+      packet.data.push(this.#offsetOf(this.#firstSeq + this.#emittedAt.length));
     }
     const packetOpts = { preEncoded: true, volatile: flags.volatile, compress: flags.compress };
     packet.nsp = this.nsp.name;
@@ -212,7 +212,7 @@ export class MemorySessionStore extends Adapter {
     if (typeof offset !== 'string' || !offset.startsWith(this.#offsetPrefix)) return undefined;
     const digits = offset.slice(this.#offsetPrefix.length);
     if (!/^[0-9a-z]{1,11}$/.test(digits)) return undefined;
-    const index = this.#head + parseInt(digits, 36) - this.#headSeq;
+    const index = parseInt(digits, 36) - this.#firstSeq;
     return index >= this.#head && index < this.#emittedAt.length ? index : undefined;
   }
 
@@ -224,11 +224,11 @@ export class MemorySessionStore extends Adapter {
     let head = from;
     while (head < length && this.#emittedAt[head]! < threshold) head += 1;
     if (head === from) return;
-    this.#headSeq += head - from;
     // Dropped entries are cut off once they are half the arrays, so each entry is moved once on average; until
     // then they let go of their buffers.
     if (head >= 1024 && head * 2 >= length) {
       for (const array of [this.#emittedAt, this.#targets, this.#except, this.#storage, this.#start, this.#end]) array.splice(0, head);
+      this.#firstSeq += head;
       this.#head = 0;
     } else {
       this.#storage.fill(EMPTY_DATA, from, head);
@@ -240,7 +240,6 @@ export class MemorySessionStore extends Adapter {
     for (const [pid, session] of this.#sessions) if (session.disconnectedAt < now - this.#windowMs) this.#sessions.delete(pid);
   }
 }
-
 
 /** SessionAwareAdapter's rule: a broadcast reached a session in one of its rooms, unless one of them was excluded. */
 function reaches(targets: Targets, except: readonly string[] | undefined, rooms: ReadonlySet<string>): boolean {
