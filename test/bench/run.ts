@@ -15,16 +15,20 @@
  *
  * Workloads (test/bench/lib/workloads.ts): (1) idle capacity, (2) fan-out latency in one room over HTTP and
  * NATS, (3) cross-replica on Redis Streams up to the knee, (4) reconnect storm with resume, (5) many rooms.
- * The load generator is this process: raw `ws` clients speaking each framing by hand (lib/load-client.ts),
- * open-loop publishing with the send time in every message, HdrHistogram latencies. With taskset, servers
- * run on core 0 and the generator, Redis and NATS on the last core; the report says how much of the machine
- * the generator took.
+ * The load generator is a fresh child of this process for each workload (`--part`): raw `ws` clients speaking
+ * each framing by hand (lib/load-client.ts), open-loop publishing with the send time in every message,
+ * HdrHistogram latencies. A fresh generator because one process that ran the earlier workloads carried their
+ * heap into the next: the storm's reconnect p99 for /ws was 1,373 ms at the end of a full run and 129 ms run
+ * alone. With taskset, servers run on core 0 and the generator, Redis and NATS on the last core; the report
+ * says how much of the machine the generator took.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../harness/gateway.ts';
+import { start } from '../harness/process.ts';
 import { buildCentrifugo, centrifugoBinary, centrifugoNote } from './lib/centrifugo.ts';
 import { framingMatchesStockClient } from './lib/correctness.ts';
 import { writeResults, type Results } from './lib/report.ts';
@@ -42,14 +46,19 @@ const { values: args } = parseArgs({
     targets: { type: 'string' },
     out: { type: 'string' },
     'report-only': { type: 'boolean', default: false },
+    // Internal: this process is the generator of one workload run by a parent run.ts; it writes latest.json only.
+    part: { type: 'boolean', default: false },
   },
 });
 const smoke = args.smoke === true;
+const part = args.part === true;
 
 // Rewrites results.md and the charts from an existing latest.json (after a change to the report), measuring nothing.
+// JSON has no NaN (a figure not measured): it is written as null and read back as NaN.
+const readResults = (dir: string) => JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'), (_k, v: unknown) => (v === null ? NaN : v)) as Results;
 if (args['report-only']) {
   const dir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
-  const previous = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'), (_k, v: unknown) => (v === null ? NaN : v)) as Results;
+  const previous = readResults(dir);
   console.log(`rewrote ${writeResults(dir, previous).map((f) => relative(process.cwd(), f)).join(', ')}`);
   process.exit(0);
 }
@@ -89,8 +98,10 @@ const plan: Plan = smoke
 const workloads = list(args.workloads, WORKLOADS, WORKLOADS);
 const outDir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
 
-const log = (line: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 const started = performance.now();
+// A part's log lines count from its parent's start (BENCH_RUN_STARTED, epoch ms), so one run reads as one clock.
+const runStartedAt = part && process.env['BENCH_RUN_STARTED'] ? Number(process.env['BENCH_RUN_STARTED']) : Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - runStartedAt) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 const startedAt = new Date().toISOString();
 const loadAtStart = loadavg();
 
@@ -107,13 +118,14 @@ pin(process.pid, PINNING.generator);
 
 const notes: string[] = [];
 if (!PINNING.enabled) notes.push(`Nothing pinned (${CORES} core(s), taskset ${CORES < 2 ? 'not useful' : 'missing'}): servers and generator share the cores.`);
-if (loadAtStart[0]! > 0.5) notes.push(`The machine was not idle at the start (load average ${loadAtStart[0]!.toFixed(2)}): other processes (e.g. concurrent test runs) competed for the cores, so absolute figures are pessimistic; ratios within this run are the comparable part.`);
+// A part starts right after the workload before it: its load average says nothing about other processes.
+if (!part && loadAtStart[0]! > 0.5) notes.push(`The machine was not idle at the start (load average ${loadAtStart[0]!.toFixed(2)}): other processes (e.g. concurrent test runs) competed for the cores, so absolute figures are pessimistic; ratios within this run are the comparable part.`);
 notes.push('Gateways run with LOG_LEVEL=warn (the per-publish info line would measure pino); peers log nothing.');
 notes.push(BENCH_NODE_OPTIONS
   ? `Every Node server (ours and the Node peers) runs with NODE_OPTIONS="${BENCH_NODE_OPTIONS}", as the gateway image ships (BENCH_NODE_OPTIONS= for V8's defaults, where the young generation grows to tens of MiB during the idle ramp and counts as per-connection RSS).`
   : 'Every Node server runs with V8\'s default heap settings (BENCH_NODE_OPTIONS is empty); the gateway image ships --max-semi-space-size=8.');
 
-if (plan.targets.includes('centrifugo')) {
+if (plan.targets.includes('centrifugo') && !part) {
   await buildCentrifugo(log);
   const why = centrifugoNote();
   if (why) notes.push(why);
@@ -123,7 +135,7 @@ const labels: Partial<Record<TargetName, string>> = { ...TARGET_LABELS };
 const cf = centrifugoBinary();
 if (cf) labels.centrifugo = cf.label;
 
-log(`${smoke ? 'smoke' : 'full'} run: workloads ${workloads.join(', ')}; targets ${plan.targets.join(', ')}; ulimit -n ${fdLimit}; pinning ${PINNING.enabled ? `servers ${PINNING.server}, generator/Redis/NATS ${PINNING.generator}` : 'off'}`);
+if (!part) log(`${smoke ? 'smoke' : 'full'} run: workloads ${workloads.join(', ')}; targets ${plan.targets.join(', ')}; ulimit -n ${fdLimit}; pinning ${PINNING.enabled ? `servers ${PINNING.server}, generator/Redis/NATS ${PINNING.generator}` : 'off'}`);
 
 const results: { -readonly [K in keyof Results]: Results[K] } = {
   meta: {
@@ -146,8 +158,8 @@ const runners: Record<Workload, () => Promise<void>> = {
   storm: async () => void (results.storm = await reconnectStorm(plan, log)),
   rooms: async () => void (results.rooms = await manyRooms(plan, log)),
 };
-for (const workload of workloads) {
-  log(`--- ${workload}`);
+/** Runs one workload in this process (the part's generator). */
+async function runHere(workload: Workload): Promise<void> {
   try {
     await runners[workload]();
   } catch (error) {
@@ -157,7 +169,42 @@ for (const workload of workloads) {
     log(message);
   }
 }
+
+/** Runs one workload in a fresh generator (run.ts --part) and takes its rows and notes into these results. */
+async function runPart(workload: Workload): Promise<void> {
+  const dir = join(outDir, `part-${workload}`);
+  rmSync(dir, { recursive: true, force: true });
+  const child = start(process.execPath, [
+    ...process.execArgv, process.argv[1]!, '--part', `--workloads=${workload}`, `--targets=${plan.targets.join(',')}`, `--out=${dir}`,
+    ...(smoke ? ['--smoke'] : []),
+  ], { stdio: 'inherit', env: { ...process.env, BENCH_RUN_STARTED: String(runStartedAt) } });
+  const code = await child.exited;
+  let partResults: Results | undefined;
+  try {
+    partResults = readResults(dir);
+  } catch (error) {
+    errors.push(`${workload} failed: its generator (exit ${code}) wrote no results: ${String(error)}`);
+    notes.push(`${workload} did not complete: its generator exited with ${code}`);
+    return;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  if (partResults[workload]) (results as Record<Workload, unknown>)[workload] = partResults[workload];
+  for (const note of partResults.meta.notes) if (!notes.includes(note)) notes.push(note);
+  if (code !== 0) errors.push(`${workload} failed: its generator exited with ${code} (its log is above)`);
+  // The part pins its servers itself: a part that saw fewer cores would measure servers and generator on one.
+  if (partResults.meta.pinning !== results.meta.pinning) errors.push(`${workload} failed: its generator pinned "${partResults.meta.pinning}", not "${results.meta.pinning}"`);
+}
+
+for (const workload of workloads) {
+  if (!part) log(`--- ${workload}`);
+  await (part ? runHere(workload) : runPart(workload));
+}
 (results.meta as { durationSeconds: number }).durationSeconds = (performance.now() - started) / 1000;
+if (part) {
+  // The parent reads latest.json, then writes the report and runs the checks.
+  writeResults(outDir, results);
+  process.exit(errors.length > 0 ? 1 : 0);
+}
 const files = writeResults(outDir, results);
 log(`wrote ${files.map((f) => relative(process.cwd(), f)).join(', ')}`);
 
