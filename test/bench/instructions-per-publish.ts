@@ -13,12 +13,17 @@
  * to about 1 %: each server runs under callgrind with counting off, takes 200 connections and a warm-up of 4000
  * publishes (the JIT settles), and counts only while the measured publishes are sent one at a time.
  *
+ * BENCH_CACHE_SIM=1 adds callgrind's cache simulator (this VM has no hardware counters): first-level misses and
+ * last-level ones, the last level taken as a core's 512 KiB L2 (BENCH_LL_CACHE=size,ways,line to change it), and
+ * the source files the misses fall in (V8's --perf-basic-prof names the JIT code). BENCH_CONNECTIONS sets the
+ * connection count (run.ts's many-rooms workload has 2000).
+ *
  * What it leaves out: the kernel's share (the socket writes, the same for every system, are most of a delivery's
  * CPU time), so these ratios are larger than the CPU-time ratios; and instructions are not time (a cache miss
  * costs more than an add). JIT compilation and GC are counted (they are CPU the publishes cause) and shown apart.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,7 +42,10 @@ const shape = process.argv[3] ?? 'many-rooms';
 if (shape !== 'many-rooms' && shape !== 'one-room') throw new Error(`unknown shape ${shape}; use many-rooms or one-room`);
 const oneRoom = shape === 'one-room';
 const PUBLISHES = Number(process.argv[4] ?? (oneRoom ? 300 : 3000));
-const CONNECTIONS = oneRoom ? 500 : 200;
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? (oneRoom ? 500 : 200));
+const CACHE_SIM = process.env['BENCH_CACHE_SIM'] === '1';
+// valgrind takes the last level from the host, which on this VM reads as 512 MiB: a core's own L2 (EPYC) instead.
+const LL_CACHE = process.env['BENCH_LL_CACHE'] ?? '524288,8,64';
 const GROUP_SIZE = oneRoom ? CONNECTIONS : 10;
 const WARM_UP = oneRoom ? 400 : 4000;
 const TENANT = 'bench';
@@ -53,25 +61,74 @@ interface Counted {
   readonly total: number;
   readonly compiler: number;
   readonly gc: number;
+  /** Every event's total (Ir, and with the cache simulator the misses). */
+  readonly events: Record<string, number>;
+  /** Last-level misses (instruction, data read, data write) by source file, with the cache simulator. */
+  readonly missesByFile: Map<string, number[]>;
   readonly deliveries: number;
 }
 
-/** Self instructions by function from a callgrind dump: the total, and what V8's compilers and its GC took (the GC's by name patterns: a rough split). */
-function split(file: string): { total: number; compiler: number; gc: number } {
-  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+/** Self counts by function from a callgrind dump: the function and one count per event shown, in `events` order. */
+function byFunction(file: string, events: readonly string[]): Array<{ fn: string; counts: number[] }> {
+  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', `--show=${events.join(',')}`, file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const column = String.raw`(?:([\d,]+) \([^)]*\)|\.)`;
+  const line = new RegExp(String.raw`^\s*${Array(events.length).fill(column).join(String.raw`\s+`)}\s+(.+)$`);
+  const rows: Array<{ fn: string; counts: number[] }> = [];
+  for (const text_ of text.split('\n')) {
+    const match = line.exec(text_);
+    if (match) rows.push({ fn: match[events.length + 1]!, counts: events.map((_, i) => Number(match[i + 1]?.replaceAll(',', '') ?? 0)) });
+  }
+  return rows;
+}
+
+/** The total, and what V8's compilers and its GC took (the GC's by name patterns: a rough split). */
+function split(rows: ReturnType<typeof byFunction>): { total: number; compiler: number; gc: number } {
   let total = 0;
   let compiler = 0;
   let gc = 0;
-  for (const line of text.split('\n')) {
-    const match = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
-    if (!match) continue;
-    const count = Number(match[1]!.replaceAll(',', ''));
-    const fn = match[2]!;
+  for (const { fn, counts: [count = 0] } of rows) {
     if (fn.startsWith('PROGRAM TOTALS')) total = count;
     else if (/v8::internal::(compiler::|maglev::|turboshaft::|interpreter::|baseline::|Compiler::|(Parser|ParserBase|PreParser)\b|Scanner::|BytecodeGenerator)/.test(fn)) compiler += count;
     else if (/Heap::|Mark|Scaveng|Sweep|Evacuat|Compactor|RememberedSet|SlotSet|GCTracer|Worklist|IterateObjectCache|SizeFromMap|BodyDescriptor/.test(fn)) gc += count;
   }
   return { total, compiler, gc };
+}
+
+/**
+ * Misses by source file: callgrind names JIT code by address only, and V8's perf map (`--perf-basic-prof`: start,
+ * size, name per line) says whose code it is, e.g. "JS:*'routes file:///…/gateway/src/api/http.ts:137:18". Native
+ * code (V8's builtins and runtime, Node's C++, libc) is one row.
+ */
+function missesByFile(rows: ReturnType<typeof byFunction>, perfMap: string): Map<string, number[]> {
+  const code = readFileSync(perfMap, 'utf8').split('\n').flatMap((l) => {
+    const [start, size, ...name] = l.split(' ');
+    return start && size ? [{ start: parseInt(start, 16), end: parseInt(start, 16) + parseInt(size, 16), name: name.join(' ') }] : [];
+  }).sort((a, b) => a.start - b.start);
+  const jitName = (address: number) => {
+    let lo = 0;
+    let hi = code.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (code[mid]!.start <= address) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    // Code regions can be reused: the latest entry that covers the address.
+    for (let i = hi; i >= 0 && i > hi - 64; i--) if (code[i]!.start <= address && address < code[i]!.end) return code[i]!.name;
+    return undefined;
+  };
+  const files = new Map<string, number[]>();
+  for (const { fn, counts } of rows) {
+    if (fn.startsWith('PROGRAM TOTALS')) continue;
+    const address = /^\?\?\?:0x([0-9a-f]+) \[\?\?\?\]$/.exec(fn)?.[1];
+    const name = address === undefined ? undefined : jitName(parseInt(address, 16));
+    const file = address === undefined ? 'native (V8, Node, libc)'
+      : name === undefined ? 'JIT code without a name'
+      : (/(?:file:\/\/)?(\/[^\s:]+|node:[^\s:]+)/.exec(name)?.[1] ?? 'JIT code without a source file').replace(REPO_ROOT, '');
+    const sums = files.get(file) ?? [0, 0, 0];
+    counts.slice(1).forEach((c, i) => (sums[i]! += c));
+    files.set(file, sums);
+  }
+  return files;
 }
 
 async function measure(name: Name): Promise<Counted> {
@@ -92,9 +149,9 @@ async function measure(name: Name): Promise<Counted> {
     MAX_CONNECTIONS_PER_TENANT: '1000000',
     // Keep-alive pings would land in a window valgrind stretches to minutes (plain ws sends none).
     PING_INTERVAL_MS: '300000',
-    NODE_OPTIONS: '--max-semi-space-size=8',
+    NODE_OPTIONS: `--max-semi-space-size=8${CACHE_SIM ? ' --perf-basic-prof' : ''}`,
   };
-  const server = start('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, NODE, script], { cwd: REPO_ROOT, env });
+  const server = start('valgrind', ['--tool=callgrind', '--instr-atstart=no', ...(CACHE_SIM ? ['--cache-sim=yes', `--LL=${LL_CACHE}`] : []), `--callgrind-out-file=${out}`, NODE, script], { cwd: REPO_ROOT, env });
   const httpUrl = `http://127.0.0.1:${port}`;
   const clients: LoadClient[] = [];
   try {
@@ -148,12 +205,23 @@ async function measure(name: Name): Promise<Counted> {
     await sleep(500);
     const dumps = readdirSync(tmpdir()).filter((f) => f.startsWith(`callgrind.${name}.${process.pid}.`)).map((f) => join(tmpdir(), f));
     if (dumps.length !== 1) throw new Error(`${name}: expected one callgrind dump, found ${dumps.length}`);
-    const counted = split(dumps[0]!);
-    return { name, ...counted, deliveries };
+    const events = /^events: (.+)$/m.exec(readFileSync(dumps[0]!, 'utf8'))?.[1]?.trim().split(/\s+/) ?? ['Ir'];
+    const shown = CACHE_SIM ? ['Ir', 'ILmr', 'DLmr', 'DLmw'] : ['Ir'];
+    const rows = byFunction(dumps[0]!, shown);
+    const totals = rows.find((r) => r.fn.startsWith('PROGRAM TOTALS'))?.counts ?? [];
+    const perfMap = `/tmp/perf-${server.child.pid}.map`;
+    return {
+      name,
+      ...split(rows),
+      events: Object.fromEntries(events.filter((e) => shown.includes(e)).map((e) => [e, totals[shown.indexOf(e)] ?? 0])),
+      missesByFile: CACHE_SIM ? missesByFile(rows, perfMap) : new Map(),
+      deliveries,
+    };
   } finally {
     for (const client of clients) client.close();
     server.child.kill('SIGKILL');
     for (const f of readdirSync(tmpdir()).filter((f) => f.startsWith(`callgrind.${name}.${process.pid}`))) rmSync(join(tmpdir(), f), { force: true });
+    if (server.child.pid !== undefined) rmSync(`/tmp/perf-${server.child.pid}.map`, { force: true });
   }
 }
 
@@ -172,5 +240,19 @@ for (const r of rows) {
   const rest = r.total - r.compiler - r.gc;
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : 'n/a');
   console.log(`| ${r.name} | ${k(r.total)} | ${k(r.compiler)} | ${k(r.gc)} | ${k(rest)} | ${(r.total / r.deliveries / 1000).toFixed(2)} | ${ratio(r.total, floor?.total)} | ${ratio(rest, floor ? floor.total - floor.compiler - floor.gc : undefined)} |`);
+}
+if (CACHE_SIM) {
+  // Last-level misses are what cost time: an L2 miss waits tens of cycles, where an instruction takes about one.
+  const per = (n: number | undefined) => ((n ?? 0) / PUBLISHES).toFixed(0);
+  console.log(`\nSimulated last-level (${LL_CACHE}) misses per publish: instruction fetch, data read, data write:`);
+  console.log('| target | instructions | data read | data write | all | ÷ plain ws |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const all = (r: Counted) => (r.events['ILmr'] ?? 0) + (r.events['DLmr'] ?? 0) + (r.events['DLmw'] ?? 0);
+  for (const r of rows) console.log(`| ${r.name} | ${per(r.events['ILmr'])} | ${per(r.events['DLmr'])} | ${per(r.events['DLmw'])} | ${per(all(r))} | ${floor ? `${(all(r) / all(floor)).toFixed(2)}x` : 'n/a'} |`);
+  for (const r of rows) {
+    console.log(`\n${r.name}: last-level misses per publish by source file (instruction, data), the 15 largest:`);
+    const files = [...r.missesByFile].sort((a, b) => b[1].reduce((x, y) => x + y) - a[1].reduce((x, y) => x + y)).slice(0, 15);
+    for (const [file, [i = 0, dr = 0, dw = 0]] of files) console.log(`  ${per(i).padStart(6)} ${per(dr + dw).padStart(6)}  ${file}`);
+  }
 }
 process.exit(0);
