@@ -111,6 +111,28 @@ class RequestTarget {
   }
 }
 
+interface Route {
+  readonly methods: readonly string[];
+  /** `userId`: the id in /v1/users/{id}/…, decoded and checked. */
+  handle(req: IncomingMessage, res: ServerResponse, url: RequestTarget, userId?: string): Promise<void> | void;
+}
+
+/** "/broadcast/" and "/broadcast//" are "/broadcast"; "/" stays. */
+function withoutTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === 47 /* / */) end -= 1;
+  return end === path.length ? path : path.slice(0, end);
+}
+
+/** A percent-encoded path segment; a malformed encoding (e.g. "%ZZ") is the client's error, not ours. */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'invalid_path', `"${segment}" is not a valid percent-encoded path segment`);
+  }
+}
+
 function tenantParam(value: unknown, where: string): string {
   if (typeof value !== 'string' || value === '') throw new HttpError(400, 'tenant_required', `${where} needs "tenant_id": every target is scoped to one tenant`);
   if (!isValidId(value)) throw new HttpError(400, 'invalid_tenant', '"tenant_id" is not a valid tenant id');
@@ -134,145 +156,170 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     return result.service;
   };
 
-  const routes = async (req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> => {
-    const path = url.pathname.replace(/\/+$/, '') || '/';
-    const method = req.method ?? 'GET';
-    const allow = (...methods: string[]) => {
-      if (!methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${methods.join(' or ')}`);
-    };
-
-    if (path === '/healthz') {
-      allow('GET', 'HEAD');
-      return send(res, 200, { status: 'healthy', service: 'ws-gateway', version: deps.version, timestamp: now() });
-    }
-    if (path === '/readyz') {
-      allow('GET', 'HEAD');
-      const readiness = await deps.readiness();
-      return send(res, readiness.ready ? 200 : 503, readiness.body);
-    }
-    if (path === '/metrics') {
-      allow('GET');
-      return send(res, 200, await deps.metrics.metricsText(), deps.metrics.registry.contentType);
-    }
-    if (path === '/v1/ws-token') {
-      allow('POST');
-      const source = extractToken({ headers: req.headers });
-      if (!source) throw new HttpError(401, 'unauthorized', 'send your token in the Authorization: Bearer header');
-      try {
-        const identity = await deps.verifier.verify(source.token);
-        const ticket = await deps.ticketIssuer.issue(identity);
-        deps.logger.info({ event: 'auth', outcome: 'ticket_issued', ip: req.socket.remoteAddress, user_id: identity.userId, tenant_id: identity.tenantId }, 'ws token issued');
-        return send(res, 200, {
-          token: ticket.token,
-          expires_at: new Date(ticket.expiresAt * 1000).toISOString(),
-          expires_in: Math.max(0, ticket.expiresAt - Math.floor(Date.now() / 1000)),
-        });
-      } catch (error) {
-        const reason = error instanceof AuthError || error instanceof TicketRefusedError ? error.reason : 'refused';
-        deps.metrics.authFailures.inc({ reason });
-        deps.logger.warn({ event: 'auth', outcome: 'ticket_refused', ip: req.socket.remoteAddress, reason }, 'ws token refused');
-        // A valid ticket presented for another one: authenticated, but not allowed (tickets must not extend themselves).
-        if (reason === 'ticket_as_input') throw new HttpError(403, 'forbidden', 'a ws token cannot be exchanged for another one');
-        throw new HttpError(401, 'unauthorized', `the token was refused: ${reason}`);
-      }
-    }
-    if (path === '/broadcast') {
-      allow('POST');
-      const service = requireService(req);
-      const body = await readJson(req);
-      const tenantId = tenantParam(body['tenant_id'], 'POST /broadcast');
-      const message = body['message'];
-      if (message === undefined || message === null) throw new HttpError(400, 'invalid_body', 'POST /broadcast needs "message"');
-      let room: string;
-      if (body['room'] !== undefined) {
-        if (typeof body['room'] !== 'string' || !parseRoom(body['room'])) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
-        room = body['room'];
-      } else if (body['user_id'] !== undefined) room = roomName('user', idParam(body['user_id'], 'user_id'));
-      else if (body['field_id'] !== undefined) room = roomName('field', idParam(body['field_id'], 'field_id'));
-      else if (body['farm_id'] !== undefined) room = roomName('farm', idParam(body['farm_id'], 'farm_id'));
-      else room = roomName('tenant', tenantId);
-      const fromMessage = typeof message === 'object' && !Array.isArray(message) ? (message as Record<string, unknown>) : {};
-      const eventType = [body['event_type'], fromMessage['event_type']].find((v): v is string => typeof v === 'string' && v !== '') ?? 'system.notification';
-      const envelope = eventEnvelope({ eventType, data: message, priority: body['priority'] ?? fromMessage['priority'] });
-      const recipients = await deps.fanout.members(tenantId, room);
-      await deps.fanout.publish(tenantId, room, 'event', envelope, 'http');
-      deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, room, event_type: eventType, recipients }, 'broadcast');
-      return send(res, 200, { status: 'sent', recipients, room, timestamp: now() });
-    }
-    if (path === '/v1/messages') {
-      allow('POST');
-      const service = requireService(req);
-      const body = await readJson(req);
-      const tenantId = tenantParam(body['tenant_id'], 'POST /v1/messages');
-      const list = body['user_ids'] ?? body['recipientIds'];
-      if (!Array.isArray(list) || list.length === 0 || list.length > MAX_RECIPIENTS) {
-        throw new HttpError(400, 'invalid_body', `"user_ids" (or "recipientIds") must be an array of 1 to ${MAX_RECIPIENTS} user ids`);
-      }
-      const userIds = [...new Set(list.map((id) => idParam(id, 'user_ids[]')))];
-      let event: string;
-      let payload: unknown;
-      const note = body['notification'];
-      if (note !== undefined) {
-        if (typeof note !== 'object' || note === null || Array.isArray(note) || typeof (note as Record<string, unknown>)['title'] !== 'string') {
-          throw new HttpError(400, 'invalid_body', '"notification" must be an object with a "title" (and usually a "body")');
-        }
-        event = 'notification';
-        payload = notification(note as Record<string, unknown>);
-      } else {
-        if (body['message'] === undefined || body['message'] === null) throw new HttpError(400, 'invalid_body', 'send "message" or "notification"');
-        event = 'message';
-        payload = serviceMessage(service, body['message'], body['metadata']);
-      }
-      const sent: string[] = [];
-      const failed: string[] = [];
-      // The member counts in parallel (each a round trip to the fleet), then one publish to every online user's room.
-      const counts = await Promise.all(userIds.map((userId) => deps.fanout.members(tenantId, roomName('user', userId))));
-      userIds.forEach((userId, i) => (counts[i]! > 0 ? sent : failed).push(userId));
-      if (sent.length > 0) await deps.fanout.publish(tenantId, sent.map((userId) => roomName('user', userId)), event, payload, 'http');
-      const status = failed.length === 0 ? 'sent' : sent.length === 0 ? 'error' : 'partial';
-      deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, recipients: userIds.length, sent: sent.length }, 'messages');
-      return send(res, 200, { status, recipients: { total: userIds.length, sent, failed }, sent, failed, timestamp: now() });
-    }
-    if (path === '/v1/users/connected') {
-      allow('GET');
-      requireService(req);
-      const tenant = url.searchParams.get('tenant_id');
-      const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
-      return send(res, 200, { users, total: users.length, timestamp: now() });
-    }
-    if (path === '/v1/presence') {
+  // One handler per route, looked up by path: a publish runs the broadcast handler's code and nothing of the others'.
+  const exact = new Map<string, Route>([
+    ['/healthz', {
+      methods: ['GET', 'HEAD'],
+      handle: (_req, res) => send(res, 200, { status: 'healthy', service: 'ws-gateway', version: deps.version, timestamp: now() }),
+    }],
+    ['/readyz', {
+      methods: ['GET', 'HEAD'],
+      handle: async (_req, res) => {
+        const readiness = await deps.readiness();
+        send(res, readiness.ready ? 200 : 503, readiness.body);
+      },
+    }],
+    ['/metrics', {
+      methods: ['GET'],
+      handle: async (_req, res) => send(res, 200, await deps.metrics.metricsText(), deps.metrics.registry.contentType),
+    }],
+    ['/v1/ws-token', { methods: ['POST'], handle: (req, res) => issueWsToken(req, res) }],
+    ['/broadcast', { methods: ['POST'], handle: (req, res) => broadcast(req, res) }],
+    ['/v1/messages', { methods: ['POST'], handle: (req, res) => messages(req, res) }],
+    ['/v1/users/connected', {
+      methods: ['GET'],
+      handle: async (req, res, url) => {
+        requireService(req);
+        const tenant = url.searchParams.get('tenant_id');
+        const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
+        send(res, 200, { users, total: users.length, timestamp: now() });
+      },
+    }],
+    ['/v1/presence', {
       // Counts for a tenant, and for one of its rooms when asked: fleet-wide.
-      allow('GET');
-      requireService(req);
-      const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-      const users = await deps.presence.connectedUsers(tenantId);
-      const room = url.searchParams.get('room');
-      if (room !== null && !parseRoom(room)) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
-      return send(res, 200, {
-        tenant_id: tenantId,
-        users_online: users.length,
-        connections: users.reduce((sum, user) => sum + user.connections, 0),
-        ...(room !== null ? { room: { name: room, connections: await deps.fanout.members(tenantId, room) } } : {}),
-        timestamp: now(),
-      });
-    }
-    const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
-    if (userPath) {
-      const userId = idParam(decodeURIComponent(userPath[1]!), 'user id');
-      if (userPath[2] === 'status') {
-        allow('GET');
+      methods: ['GET'],
+      handle: async (req, res, url) => {
         requireService(req);
         const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-        return send(res, 200, await deps.presence.status(tenantId, userId));
-      }
-      allow('DELETE');
-      const service = requireService(req);
-      const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-      const disconnected = await deps.fanout.disconnectUser(tenantId, userId);
-      deps.logger.info({ event: 'disconnect_user', service, tenant_id: tenantId, user_id: userId, disconnected }, 'user disconnected by service');
-      return send(res, 200, { user_id: userId, tenant_id: tenantId, disconnected, timestamp: now() });
+        const users = await deps.presence.connectedUsers(tenantId);
+        const room = url.searchParams.get('room');
+        if (room !== null && !parseRoom(room)) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
+        send(res, 200, {
+          tenant_id: tenantId,
+          users_online: users.length,
+          connections: users.reduce((sum, user) => sum + user.connections, 0),
+          ...(room !== null ? { room: { name: room, connections: await deps.fanout.members(tenantId, room) } } : {}),
+          timestamp: now(),
+        });
+      },
+    }],
+  ]);
+  // /v1/users/{id}/status and /v1/users/{id}/connections.
+  const userRoutes: Record<string, Route> = {
+    status: {
+      methods: ['GET'],
+      handle: async (req, res, url, userId) => {
+        requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        send(res, 200, await deps.presence.status(tenantId, userId!));
+      },
+    },
+    connections: {
+      methods: ['DELETE'],
+      handle: async (req, res, url, userId) => {
+        const service = requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        const disconnected = await deps.fanout.disconnectUser(tenantId, userId!);
+        deps.logger.info({ event: 'disconnect_user', service, tenant_id: tenantId, user_id: userId, disconnected }, 'user disconnected by service');
+        send(res, 200, { user_id: userId, tenant_id: tenantId, disconnected, timestamp: now() });
+      },
+    },
+  };
+
+  const issueWsToken = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const source = extractToken({ headers: req.headers });
+    if (!source) throw new HttpError(401, 'unauthorized', 'send your token in the Authorization: Bearer header');
+    try {
+      const identity = await deps.verifier.verify(source.token);
+      const ticket = await deps.ticketIssuer.issue(identity);
+      deps.logger.info({ event: 'auth', outcome: 'ticket_issued', ip: req.socket.remoteAddress, user_id: identity.userId, tenant_id: identity.tenantId }, 'ws token issued');
+      send(res, 200, {
+        token: ticket.token,
+        expires_at: new Date(ticket.expiresAt * 1000).toISOString(),
+        expires_in: Math.max(0, ticket.expiresAt - Math.floor(Date.now() / 1000)),
+      });
+    } catch (error) {
+      const reason = error instanceof AuthError || error instanceof TicketRefusedError ? error.reason : 'refused';
+      deps.metrics.authFailures.inc({ reason });
+      deps.logger.warn({ event: 'auth', outcome: 'ticket_refused', ip: req.socket.remoteAddress, reason }, 'ws token refused');
+      // A valid ticket presented for another one: authenticated, but not allowed (tickets must not extend themselves).
+      if (reason === 'ticket_as_input') throw new HttpError(403, 'forbidden', 'a ws token cannot be exchanged for another one');
+      throw new HttpError(401, 'unauthorized', `the token was refused: ${reason}`);
     }
-    throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+  };
+
+  const broadcast = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const service = requireService(req);
+    const body = await readJson(req);
+    const tenantId = tenantParam(body['tenant_id'], 'POST /broadcast');
+    const message = body['message'];
+    if (message === undefined || message === null) throw new HttpError(400, 'invalid_body', 'POST /broadcast needs "message"');
+    let room: string;
+    if (body['room'] !== undefined) {
+      if (typeof body['room'] !== 'string' || !parseRoom(body['room'])) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
+      room = body['room'];
+    } else if (body['user_id'] !== undefined) room = roomName('user', idParam(body['user_id'], 'user_id'));
+    else if (body['field_id'] !== undefined) room = roomName('field', idParam(body['field_id'], 'field_id'));
+    else if (body['farm_id'] !== undefined) room = roomName('farm', idParam(body['farm_id'], 'farm_id'));
+    else room = roomName('tenant', tenantId);
+    const fromMessage = typeof message === 'object' && !Array.isArray(message) ? (message as Record<string, unknown>) : {};
+    const eventType = [body['event_type'], fromMessage['event_type']].find((v): v is string => typeof v === 'string' && v !== '') ?? 'system.notification';
+    const envelope = eventEnvelope({ eventType, data: message, priority: body['priority'] ?? fromMessage['priority'] });
+    const recipients = await deps.fanout.members(tenantId, room);
+    await deps.fanout.publish(tenantId, room, 'event', envelope, 'http');
+    deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, room, event_type: eventType, recipients }, 'broadcast');
+    send(res, 200, { status: 'sent', recipients, room, timestamp: now() });
+  };
+
+  const messages = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const service = requireService(req);
+    const body = await readJson(req);
+    const tenantId = tenantParam(body['tenant_id'], 'POST /v1/messages');
+    const list = body['user_ids'] ?? body['recipientIds'];
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_RECIPIENTS) {
+      throw new HttpError(400, 'invalid_body', `"user_ids" (or "recipientIds") must be an array of 1 to ${MAX_RECIPIENTS} user ids`);
+    }
+    const userIds = [...new Set(list.map((id) => idParam(id, 'user_ids[]')))];
+    let event: string;
+    let payload: unknown;
+    const note = body['notification'];
+    if (note !== undefined) {
+      if (typeof note !== 'object' || note === null || Array.isArray(note) || typeof (note as Record<string, unknown>)['title'] !== 'string') {
+        throw new HttpError(400, 'invalid_body', '"notification" must be an object with a "title" (and usually a "body")');
+      }
+      event = 'notification';
+      payload = notification(note as Record<string, unknown>);
+    } else {
+      if (body['message'] === undefined || body['message'] === null) throw new HttpError(400, 'invalid_body', 'send "message" or "notification"');
+      event = 'message';
+      payload = serviceMessage(service, body['message'], body['metadata']);
+    }
+    const sent: string[] = [];
+    const failed: string[] = [];
+    // The member counts in parallel (each a round trip to the fleet), then one publish to every online user's room.
+    const counts = await Promise.all(userIds.map((userId) => deps.fanout.members(tenantId, roomName('user', userId))));
+    userIds.forEach((userId, i) => (counts[i]! > 0 ? sent : failed).push(userId));
+    if (sent.length > 0) await deps.fanout.publish(tenantId, sent.map((userId) => roomName('user', userId)), event, payload, 'http');
+    const status = failed.length === 0 ? 'sent' : sent.length === 0 ? 'error' : 'partial';
+    deps.logger.info({ event: 'publish', source: 'http', service, tenant_id: tenantId, recipients: userIds.length, sent: sent.length }, 'messages');
+    send(res, 200, { status, recipients: { total: userIds.length, sent, failed }, sent, failed, timestamp: now() });
+  };
+
+  const routes = async (req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> => {
+    const path = withoutTrailingSlashes(url.pathname);
+    const method = req.method ?? 'GET';
+    let route = exact.get(path);
+    let userId: string | undefined;
+    if (route === undefined) {
+      const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
+      if (userPath) {
+        route = userRoutes[userPath[2]!];
+        userId = idParam(decodedSegment(userPath[1]!), 'user id');
+      }
+    }
+    if (route === undefined) throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+    if (!route.methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${route.methods.join(' or ')}`);
+    await route.handle(req, res, url, userId);
   };
 
   return (req, res) => {

@@ -399,6 +399,16 @@ describe('connection management (seeds 001 and 004)', () => {
     const missing = await gateway.api('/v1/nothing');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error, 'not_found');
+    // A trailing slash names the same route.
+    assert.equal((await gateway.api('/v1/users/connected/?tenant_id=t1')).status, 200);
+  });
+
+  it('answers 400 invalid_path for a user id that is not valid percent-encoding, and keeps serving', async () => {
+    const bad = await gateway.api('/v1/users/%ZZ/status?tenant_id=t1');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error, 'invalid_path');
+    assert.equal((await gateway.api('/v1/users/oscar%20x/status?tenant_id=t1')).body.error, 'invalid_body');
+    assert.equal((await gateway.api('/healthz')).status, 200);
   });
 
   it('routes a request target as a URL parser normalises it: absolute-form, dot segments, encoded dots', async () => {
