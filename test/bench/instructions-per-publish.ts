@@ -43,6 +43,7 @@ if (shape !== 'many-rooms' && shape !== 'one-room') throw new Error(`unknown sha
 const oneRoom = shape === 'one-room';
 const PUBLISHES = Number(process.argv[4] ?? (oneRoom ? 300 : 3000));
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? (oneRoom ? 500 : 200));
+if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 10 || CONNECTIONS % 10 !== 0) throw new Error('BENCH_CONNECTIONS must be a multiple of 10 (the group size)');
 const CACHE_SIM = process.env['BENCH_CACHE_SIM'] === '1';
 // valgrind takes the last level from the host, which on this VM reads as 512 MiB: a core's own L2 (EPYC) instead.
 const LL_CACHE = process.env['BENCH_LL_CACHE'] ?? '524288,8,64';
@@ -71,7 +72,8 @@ interface Counted {
 /** Self counts by function from a callgrind dump: the function and one count per event shown, in `events` order. */
 function byFunction(file: string, events: readonly string[]): Array<{ fn: string; counts: number[] }> {
   const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', `--show=${events.join(',')}`, file], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const column = String.raw`(?:([\d,]+) \([^)]*\)|\.)`;
+  // A count with its share ("2,006 ( 0.8%)"), a zero between two counts ("0"), or no count (".").
+  const column = String.raw`(?:([\d,]+)(?: \([^)]*\))?|\.)`;
   const line = new RegExp(String.raw`^\s*${Array(events.length).fill(column).join(String.raw`\s+`)}\s+(.+)$`);
   const rows: Array<{ fn: string; counts: number[] }> = [];
   for (const text_ of text.split('\n')) {
@@ -123,7 +125,7 @@ function missesByFile(rows: ReturnType<typeof byFunction>, perfMap: string): Map
     const name = address === undefined ? undefined : jitName(parseInt(address, 16));
     const file = address === undefined ? 'native (V8, Node, libc)'
       : name === undefined ? 'JIT code without a name'
-      : (/(?:file:\/\/)?(\/[^\s:]+|node:[^\s:]+)/.exec(name)?.[1] ?? 'JIT code without a source file').replace(REPO_ROOT, '');
+      : (/\s(?:file:\/\/)?(\/[^\s:]+|node:[^\s:]+)/.exec(name)?.[1] ?? 'JIT code without a source file').replace(REPO_ROOT, '');
     const sums = files.get(file) ?? [0, 0, 0];
     counts.slice(1).forEach((c, i) => (sums[i]! += c));
     files.set(file, sums);

@@ -28,7 +28,6 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../harness/gateway.ts';
-import { start } from '../harness/process.ts';
 import { buildCentrifugo, centrifugoBinary, centrifugoNote } from './lib/centrifugo.ts';
 import { framingMatchesStockClient } from './lib/correctness.ts';
 import { writeResults, type Results } from './lib/report.ts';
@@ -174,11 +173,20 @@ async function runHere(workload: Workload): Promise<void> {
 async function runPart(workload: Workload): Promise<void> {
   const dir = join(outDir, `part-${workload}`);
   rmSync(dir, { recursive: true, force: true });
-  const child = start(process.execPath, [
+  // Not through the harness's start(): that SIGKILLs its children on exit, and a part killed so would leave the
+  // servers it started running. SIGTERM lets the part's own harness stop them; the IPC channel tells a part
+  // that this process died without an exit handler (SIGKILL).
+  const child = spawn(process.execPath, [
     ...process.execArgv, process.argv[1]!, '--part', `--workloads=${workload}`, `--targets=${plan.targets.join(',')}`, `--out=${dir}`,
     ...(smoke ? ['--smoke'] : []),
-  ], { stdio: 'inherit', env: { ...process.env, BENCH_RUN_STARTED: String(runStartedAt) } });
-  const code = await child.exited;
+  ], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, BENCH_RUN_STARTED: String(runStartedAt), BENCH_CORES: String(CORES) } });
+  const stopPart = () => child.kill('SIGTERM');
+  process.once('exit', stopPart);
+  const code = await new Promise<number | string>((resolve) => {
+    child.once('exit', (exitCode, signal) => resolve(exitCode ?? signal ?? -1));
+    child.once('error', (error) => resolve(String(error)));
+  });
+  process.off('exit', stopPart);
   let partResults: Results | undefined;
   try {
     partResults = readResults(dir);
@@ -186,13 +194,20 @@ async function runPart(workload: Workload): Promise<void> {
     errors.push(`${workload} failed: its generator (exit ${code}) wrote no results: ${String(error)}`);
     notes.push(`${workload} did not complete: its generator exited with ${code}`);
     return;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  rmSync(dir, { recursive: true, force: true });
   if (partResults[workload]) (results as Record<Workload, unknown>)[workload] = partResults[workload];
   for (const note of partResults.meta.notes) if (!notes.includes(note)) notes.push(note);
   if (code !== 0) errors.push(`${workload} failed: its generator exited with ${code} (its log is above)`);
   // The part pins its servers itself: a part that saw fewer cores would measure servers and generator on one.
   if (partResults.meta.pinning !== results.meta.pinning) errors.push(`${workload} failed: its generator pinned "${partResults.meta.pinning}", not "${results.meta.pinning}"`);
+}
+
+// A part whose parent died (even by SIGKILL) exits, and its harness stops the servers it started.
+if (part) {
+  process.once('disconnect', () => process.exit(1));
+  process.channel?.unref();
 }
 
 for (const workload of workloads) {

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { connect } from 'node:net';
 
 /** Clock ticks per second for /proc/<pid>/stat (USER_HZ; 100 on every Linux we run on, asked once). */
@@ -37,9 +37,9 @@ export function openFileLimit(): number {
   return match?.[1] === 'unlimited' || !match ? 1 << 20 : Number(match[1]);
 }
 
-// The machine's cores, not this process's affinity: a generator run.ts started as a part inherits its parent's
-// pinning to one core, and must still pin the servers it starts to the other.
-export const CORES = cpus().length;
+// The cores this process may use (cgroup cpuset and affinity), except in a part (run.ts --part): it inherits its
+// parent's pinning to one core, so the parent passes its own count.
+export const CORES = Number(process.env['BENCH_CORES']) || availableParallelism();
 
 const hasTaskset = (() => {
   try {
