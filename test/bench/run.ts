@@ -11,7 +11,8 @@
  *          --report-only (rewrite results.md and the charts from DIR/latest.json, measuring nothing)
  * Environment: BENCH_IDLE_CONNECTIONS (default 10000, capped by ulimit -n), RTGW_CACHE (Centrifugo's build),
  * CENTRIFUGO_VERSION, BENCH_NODE_OPTIONS (NODE_OPTIONS of every Node server; default the gateway image's, "" for V8's),
- * BENCH_GATEWAY_NODE_OPTIONS (added for our gateways only, e.g. --cpu-prof).
+ * BENCH_GATEWAY_NODE_OPTIONS (added for our gateways only, e.g. --cpu-prof). Set by run.ts for its parts only:
+ * BENCH_CORES (the parent's core count) and BENCH_RUN_STARTED (the parent's start, epoch ms, for the log clock).
  *
  * Workloads (test/bench/lib/workloads.ts): (1) idle capacity, (2) fan-out latency in one room over HTTP and
  * NATS, (3) cross-replica on Redis Streams up to the knee, (4) reconnect storm with resume, (5) many rooms.
@@ -45,16 +46,17 @@ const { values: args } = parseArgs({
     targets: { type: 'string' },
     out: { type: 'string' },
     'report-only': { type: 'boolean', default: false },
-    // Internal: this process is the generator of one workload run by a parent run.ts; it writes latest.json only.
+    // Internal: this process is the generator of one workload run by a parent run.ts; the parent reads its
+    // latest.json, writes the report and runs the checks.
     part: { type: 'boolean', default: false },
   },
 });
 const smoke = args.smoke === true;
 const part = args.part === true;
 
-// Rewrites results.md and the charts from an existing latest.json (after a change to the report), measuring nothing.
 // JSON has no NaN (a figure not measured): it is written as null and read back as NaN.
 const readResults = (dir: string) => JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'), (_k, v: unknown) => (v === null ? NaN : v)) as Results;
+// Rewrites results.md and the charts from an existing latest.json (after a change to the report), measuring nothing.
 if (args['report-only']) {
   const dir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
   const previous = readResults(dir);
@@ -97,11 +99,11 @@ const plan: Plan = smoke
 const workloads = list(args.workloads, WORKLOADS, WORKLOADS);
 const outDir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
 
-const started = performance.now();
-// A part's log lines count from its parent's start (BENCH_RUN_STARTED, epoch ms), so one run reads as one clock.
-const runStartedAt = part && process.env['BENCH_RUN_STARTED'] ? Number(process.env['BENCH_RUN_STARTED']) : Date.now();
-const log = (line: string) => console.log(`[${((Date.now() - runStartedAt) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-const startedAt = new Date().toISOString();
+// The run's start, epoch ms: a part's is its parent's (BENCH_RUN_STARTED), so one run's log reads as one clock.
+const runStartedMs = part && process.env['BENCH_RUN_STARTED'] ? Number(process.env['BENCH_RUN_STARTED']) : Date.now();
+const secondsSinceStart = () => (Date.now() - runStartedMs) / 1000;
+const log = (line: string) => console.log(`[${secondsSinceStart().toFixed(0).padStart(4)} s] ${line}`);
+const startedAt = new Date(runStartedMs).toISOString();
 const loadAtStart = loadavg();
 
 // Bounded in time whatever happens: a hung workload fails the run (children are killed on exit by the harness).
@@ -112,7 +114,7 @@ setTimeout(() => {
   process.exit(1);
 }, WATCHDOG_MINUTES * 60_000).unref();
 
-// The generator (this process) on its own core, before any child is spawned.
+// This process on the generator's core before any child is spawned: the parts (the generators) inherit it.
 pin(process.pid, PINNING.generator);
 
 const notes: string[] = [];
@@ -179,7 +181,7 @@ async function runPart(workload: Workload): Promise<void> {
   const child = spawn(process.execPath, [
     ...process.execArgv, process.argv[1]!, '--part', `--workloads=${workload}`, `--targets=${plan.targets.join(',')}`, `--out=${dir}`,
     ...(smoke ? ['--smoke'] : []),
-  ], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, BENCH_RUN_STARTED: String(runStartedAt), BENCH_CORES: String(CORES) } });
+  ], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, BENCH_RUN_STARTED: String(runStartedMs), BENCH_CORES: String(CORES) } });
   const stopPart = () => child.kill('SIGTERM');
   process.once('exit', stopPart);
   const code = await new Promise<number | string>((resolve) => {
@@ -214,7 +216,7 @@ for (const workload of workloads) {
   if (!part) log(`--- ${workload}`);
   await (part ? runHere(workload) : runPart(workload));
 }
-(results.meta as { durationSeconds: number }).durationSeconds = (performance.now() - started) / 1000;
+(results.meta as { durationSeconds: number }).durationSeconds = secondsSinceStart();
 if (part) {
   // The parent reads latest.json, then writes the report and runs the checks.
   writeResults(outDir, results);
@@ -286,6 +288,6 @@ if (smoke) {
   check('smoke: ours and plain ws both measured', (measured.has('ours-ws') || measured.has('ours-sio')) && (measured.has('ws') || !plan.targets.includes('ws')));
 }
 
-log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+log(`done in ${secondsSinceStart().toFixed(0)} s`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);

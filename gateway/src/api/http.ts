@@ -113,8 +113,17 @@ class RequestTarget {
 
 interface Route {
   readonly methods: readonly string[];
-  /** `userId`: the id in /v1/users/{id}/…, decoded and checked. */
-  handle(req: IncomingMessage, res: ServerResponse, url: RequestTarget, userId?: string): Promise<void> | void;
+  handle(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> | void;
+}
+
+/** A route under /v1/users/{id}/: `userId` is that id, decoded and checked. */
+interface UserRoute {
+  readonly methods: readonly string[];
+  handle(req: IncomingMessage, res: ServerResponse, url: RequestTarget, userId: string): Promise<void>;
+}
+
+function allowed(route: { readonly methods: readonly string[] }, method: string): void {
+  if (!route.methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${route.methods.join(' or ')}`);
 }
 
 /** "/broadcast/" and "/broadcast//" are "/broadcast"; "/" stays. */
@@ -154,76 +163,6 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       throw new HttpError(403, 'forbidden', 'the service key is not valid');
     }
     return result.service;
-  };
-
-  // One handler per route, looked up by path: a publish runs the broadcast handler's code and nothing of the others'.
-  const exact = new Map<string, Route>([
-    ['/healthz', {
-      methods: ['GET', 'HEAD'],
-      handle: (_req, res) => send(res, 200, { status: 'healthy', service: 'ws-gateway', version: deps.version, timestamp: now() }),
-    }],
-    ['/readyz', {
-      methods: ['GET', 'HEAD'],
-      handle: async (_req, res) => {
-        const readiness = await deps.readiness();
-        send(res, readiness.ready ? 200 : 503, readiness.body);
-      },
-    }],
-    ['/metrics', {
-      methods: ['GET'],
-      handle: async (_req, res) => send(res, 200, await deps.metrics.metricsText(), deps.metrics.registry.contentType),
-    }],
-    ['/v1/ws-token', { methods: ['POST'], handle: (req, res) => issueWsToken(req, res) }],
-    ['/broadcast', { methods: ['POST'], handle: (req, res) => broadcast(req, res) }],
-    ['/v1/messages', { methods: ['POST'], handle: (req, res) => messages(req, res) }],
-    ['/v1/users/connected', {
-      methods: ['GET'],
-      handle: async (req, res, url) => {
-        requireService(req);
-        const tenant = url.searchParams.get('tenant_id');
-        const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
-        send(res, 200, { users, total: users.length, timestamp: now() });
-      },
-    }],
-    ['/v1/presence', {
-      // Counts for a tenant, and for one of its rooms when asked: fleet-wide.
-      methods: ['GET'],
-      handle: async (req, res, url) => {
-        requireService(req);
-        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-        const users = await deps.presence.connectedUsers(tenantId);
-        const room = url.searchParams.get('room');
-        if (room !== null && !parseRoom(room)) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
-        send(res, 200, {
-          tenant_id: tenantId,
-          users_online: users.length,
-          connections: users.reduce((sum, user) => sum + user.connections, 0),
-          ...(room !== null ? { room: { name: room, connections: await deps.fanout.members(tenantId, room) } } : {}),
-          timestamp: now(),
-        });
-      },
-    }],
-  ]);
-  // /v1/users/{id}/status and /v1/users/{id}/connections.
-  const userRoutes: Record<string, Route> = {
-    status: {
-      methods: ['GET'],
-      handle: async (req, res, url, userId) => {
-        requireService(req);
-        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-        send(res, 200, await deps.presence.status(tenantId, userId!));
-      },
-    },
-    connections: {
-      methods: ['DELETE'],
-      handle: async (req, res, url, userId) => {
-        const service = requireService(req);
-        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
-        const disconnected = await deps.fanout.disconnectUser(tenantId, userId!);
-        deps.logger.info({ event: 'disconnect_user', service, tenant_id: tenantId, user_id: userId, disconnected }, 'user disconnected by service');
-        send(res, 200, { user_id: userId, tenant_id: tenantId, disconnected, timestamp: now() });
-      },
-    },
   };
 
   const issueWsToken = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -305,21 +244,90 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     send(res, 200, { status, recipients: { total: userIds.length, sent, failed }, sent, failed, timestamp: now() });
   };
 
+  // One handler per route, looked up by path: a publish runs the broadcast handler's code and nothing of the others'.
+  const exact = new Map<string, Route>([
+    ['/healthz', {
+      methods: ['GET', 'HEAD'],
+      handle: (_req, res) => send(res, 200, { status: 'healthy', service: 'ws-gateway', version: deps.version, timestamp: now() }),
+    }],
+    ['/readyz', {
+      methods: ['GET', 'HEAD'],
+      handle: async (_req, res) => {
+        const readiness = await deps.readiness();
+        send(res, readiness.ready ? 200 : 503, readiness.body);
+      },
+    }],
+    ['/metrics', {
+      methods: ['GET'],
+      handle: async (_req, res) => send(res, 200, await deps.metrics.metricsText(), deps.metrics.registry.contentType),
+    }],
+    ['/v1/ws-token', { methods: ['POST'], handle: issueWsToken }],
+    ['/broadcast', { methods: ['POST'], handle: broadcast }],
+    ['/v1/messages', { methods: ['POST'], handle: messages }],
+    ['/v1/users/connected', {
+      methods: ['GET'],
+      handle: async (req, res, url) => {
+        requireService(req);
+        const tenant = url.searchParams.get('tenant_id');
+        const users = await deps.presence.connectedUsers(tenant === null ? undefined : tenantParam(tenant, 'the query'));
+        send(res, 200, { users, total: users.length, timestamp: now() });
+      },
+    }],
+    ['/v1/presence', {
+      // Counts for a tenant, and for one of its rooms when asked: fleet-wide.
+      methods: ['GET'],
+      handle: async (req, res, url) => {
+        requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        const users = await deps.presence.connectedUsers(tenantId);
+        const room = url.searchParams.get('room');
+        if (room !== null && !parseRoom(room)) throw new HttpError(400, 'invalid_room', '"room" is not a valid room name');
+        send(res, 200, {
+          tenant_id: tenantId,
+          users_online: users.length,
+          connections: users.reduce((sum, user) => sum + user.connections, 0),
+          ...(room !== null ? { room: { name: room, connections: await deps.fanout.members(tenantId, room) } } : {}),
+          timestamp: now(),
+        });
+      },
+    }],
+  ]);
+  // /v1/users/{id}/status and /v1/users/{id}/connections.
+  const userRoutes: Record<'status' | 'connections', UserRoute> = {
+    status: {
+      methods: ['GET'],
+      handle: async (req, res, url, userId) => {
+        requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        send(res, 200, await deps.presence.status(tenantId, userId));
+      },
+    },
+    connections: {
+      methods: ['DELETE'],
+      handle: async (req, res, url, userId) => {
+        const service = requireService(req);
+        const tenantId = tenantParam(url.searchParams.get('tenant_id') ?? undefined, 'the query');
+        const disconnected = await deps.fanout.disconnectUser(tenantId, userId);
+        deps.logger.info({ event: 'disconnect_user', service, tenant_id: tenantId, user_id: userId, disconnected }, 'user disconnected by service');
+        send(res, 200, { user_id: userId, tenant_id: tenantId, disconnected, timestamp: now() });
+      },
+    },
+  };
+
   const routes = async (req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> => {
     const path = withoutTrailingSlashes(url.pathname);
     const method = req.method ?? 'GET';
-    let route = exact.get(path);
-    let userId: string | undefined;
-    if (route === undefined) {
-      const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
-      if (userPath) {
-        route = userRoutes[userPath[2]!];
-        userId = idParam(decodedSegment(userPath[1]!), 'user id');
-      }
+    const route = exact.get(path);
+    if (route !== undefined) {
+      allowed(route, method);
+      return route.handle(req, res, url);
     }
-    if (route === undefined) throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
-    if (!route.methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${route.methods.join(' or ')}`);
-    await route.handle(req, res, url, userId);
+    const userPath = /^\/v1\/users\/([^/]+)\/(status|connections)$/.exec(path);
+    if (userPath === null) throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+    const userRoute = userRoutes[userPath[2] as 'status' | 'connections'];
+    const userId = idParam(decodedSegment(userPath[1]!), 'user id');
+    allowed(userRoute, method);
+    return userRoute.handle(req, res, url, userId);
   };
 
   return (req, res) => {
