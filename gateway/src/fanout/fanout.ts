@@ -56,11 +56,9 @@ export function createFanout(io: Server, metrics: GatewayMetrics, options: { clu
   return {
     async publish(tenantId, rooms, event, payload, source) {
       const scoped = scope(tenantId, rooms);
-      const stop = metrics.publishDuration.startTimer({ source });
+      const started = performance.now();
       io.to(scoped).emit(event, payload);
-      stop();
-      metrics.publishes.inc({ source });
-      metrics.messagesOut.inc({ type: event });
+      metrics.publishBatch.published(source, event, (performance.now() - started) / 1000);
     },
     members: (tenantId, rooms) => members(scope(tenantId, rooms)),
     async disconnectUser(tenantId, userId) {

@@ -56,8 +56,7 @@ export function countDeliveries(adapter: unknown, metrics: GatewayMetrics, now: 
     const [event, payload] = packet.data ?? [];
     const source = deliverySource(event, payload);
     if (source === 'direct') return;
-    metrics.deliveries.inc({ source }, delivered);
     const sent = timestampMs((payload as Record<string, unknown> | undefined)?.['timestamp']);
-    if (Number.isFinite(sent)) metrics.fanoutLatency.observe({ source }, Math.max(0, now() - sent) / 1000);
+    metrics.publishBatch.delivered(source, delivered, Number.isFinite(sent) ? Math.max(0, now() - sent) / 1000 : NaN);
   };
 }

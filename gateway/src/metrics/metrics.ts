@@ -4,6 +4,7 @@
  * snapshot function, so the hot path only increments counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PublishBatch } from './publish-batch.ts';
 
 export interface GatewaySnapshot {
   /** What /readyz answers: not draining and every dependency healthy. */
@@ -39,6 +40,8 @@ export interface GatewayMetrics {
   /** NATS bridge: 1 while connected (and subscribed), else 0. */
   readonly natsConnected: Gauge;
   readonly fanoutLatency: Histogram<'source'>;
+  /** How the fan-out records publishes and deliveries (publishes, messagesOut, publishDuration, deliveries, fanoutLatency): batched. */
+  readonly publishBatch: PublishBatch;
   metricsText(): Promise<string>;
 }
 
@@ -101,17 +104,20 @@ export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis:
     },
   });
 
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    new Counter<L>({ name, help, labelNames: [...labelNames], registers: [registry] });
+  // The metrics the fan-out feeds through the batch flush it when scraped (prom-client's collect hook).
+  const publishBatch = new PublishBatch(() => metrics);
+  const flushBatch = () => publishBatch.flush();
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: () => void) =>
+    new Counter<L>({ name, help, labelNames: [...labelNames], registers: [registry], ...(collect ? { collect } : {}) });
 
   const metrics: GatewayMetrics = {
     registry,
     connects: counter('rtgw_connects_total', 'Accepted client connections, by transport.', ['transport']),
     disconnects: counter('rtgw_disconnects_total', 'Closed client connections, by transport and reason.', ['transport', 'reason']),
     messagesIn: counter('rtgw_messages_in_total', 'Client messages received, by type (unknown types counted as "unknown").', ['type']),
-    messagesOut: counter('rtgw_messages_out_total', 'Messages the gateway published or replied, by type.', ['type']),
-    publishes: counter('rtgw_publishes_total', 'Publishes to a room or user, by source (client, http, nats).', ['source']),
-    deliveries: counter('rtgw_deliveries_total', 'Messages delivered to connections on this replica, by source (client, http, nats), wherever they were published.', ['source']),
+    messagesOut: counter('rtgw_messages_out_total', 'Messages the gateway published or replied, by type.', ['type'], flushBatch),
+    publishes: counter('rtgw_publishes_total', 'Publishes to a room or user, by source (client, http, nats).', ['source'], flushBatch),
+    deliveries: counter('rtgw_deliveries_total', 'Messages delivered to connections on this replica, by source (client, http, nats), wherever they were published.', ['source'], flushBatch),
     errorReplies: counter('rtgw_error_replies_total', 'Error replies sent to clients, by error code.', ['code']),
     authFailures: counter('rtgw_auth_failures_total', 'Refused authentications, by reason.', ['reason']),
     authSuccesses: counter('rtgw_auth_successes_total', 'Accepted authentications, by token source (header, auth, query).', ['source']),
@@ -132,6 +138,7 @@ export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis:
       labelNames: ['source'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
+      collect: flushBatch,
     }),
     fanoutLatency: new Histogram({
       name: 'rtgw_fanout_latency_seconds',
@@ -139,10 +146,12 @@ export function createMetrics(snapshot: () => GatewaySnapshot, options: { redis:
       labelNames: ['source'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
+      collect: flushBatch,
     }),
     natsMessages: new Counter({ name: 'rtgw_nats_messages_total', help: 'NATS messages the bridge handled on this replica, by outcome (delivered, dropped).', labelNames: ['outcome'], registers: natsRegistries }),
     natsDropped: new Counter({ name: 'rtgw_nats_dropped_total', help: 'NATS messages the bridge dropped, by reason.', labelNames: ['reason'], registers: natsRegistries }),
     natsConnected: new Gauge({ name: 'rtgw_nats_connected', help: 'Whether the NATS bridge is connected and subscribed (1) or not (0).', registers: natsRegistries }),
+    publishBatch,
     metricsText: () => registry.metrics(),
   };
   // Zero series for every outcome, so dashboards and alerts see 0 rather than nothing before the first one.
