@@ -49,6 +49,18 @@ export class PublishBatch {
     const n = this.#sources.length;
     if (n === 0) return;
     const targets = this.#targets();
+    try {
+      this.#apply(targets, n);
+    } finally {
+      // Emptied whatever happens: a record prom-client refused must not be handed to it again and again.
+      this.#sources.length = 0;
+      this.#types.length = 0;
+      this.#seconds.length = 0;
+      this.#counts.length = 0;
+    }
+  }
+
+  #apply(targets: PublishBatchTargets, n: number): void {
     for (let i = 0; i < n; i++) {
       const source = this.#sources[i]!;
       const type = this.#types[i];
@@ -62,10 +74,6 @@ export class PublishBatch {
         if (!Number.isNaN(seconds)) targets.fanoutLatency.observe({ source }, seconds);
       }
     }
-    this.#sources.length = 0;
-    this.#types.length = 0;
-    this.#seconds.length = 0;
-    this.#counts.length = 0;
   }
 
   #record(source: DeliverySource, type: string | undefined, seconds: number, count: number): void {

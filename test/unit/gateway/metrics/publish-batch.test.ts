@@ -49,4 +49,15 @@ describe('PublishBatch', () => {
     batch.flush();
     assert.deepEqual(seen, [1, 2, 3, 4, 5]);
   });
+
+  it('is emptied even when prom-client refuses a record, so the record is not handed over again', () => {
+    let calls = 0;
+    const refusing = { inc: () => { calls += 1; throw new TypeError('refused'); } };
+    const histogram = { observe: () => undefined };
+    const batch = new PublishBatch(() => ({ publishes: refusing, messagesOut: refusing, deliveries: refusing, publishDuration: histogram, fanoutLatency: histogram } as never));
+    batch.delivered('http', 1, 0.001);
+    assert.throws(() => batch.flush(), /refused/);
+    batch.flush();
+    assert.equal(calls, 1);
+  });
 });
