@@ -1,6 +1,7 @@
 /**
  * What every publish and every delivered broadcast records, kept as plain numbers and handed to prom-client in
- * batches: at each scrape (the metrics' collect hook) and every `limit` records. Why: five labelled prom-client
+ * batches: at each scrape (the metrics' collect hook), and soon after `limit` records (on setImmediate, so no
+ * publish waits for it or times it; synchronously only at four times the limit, to bound memory). Why: five labelled prom-client
  * calls a publish (label checks, label hashing, the bucket search) made the publish path's code too big for a
  * core's L2 cache. Batched, that code runs once a batch: `BENCH_CACHE_SIM=1 node_modules/.bin/node
  * test/bench/instructions-per-publish.ts` counted about 1,000 fewer simulated L2 misses a publish, of 6,400.
@@ -20,6 +21,7 @@ export interface PublishBatchTargets {
 export class PublishBatch {
   readonly #targets: () => PublishBatchTargets;
   readonly #limit: number;
+  #flushScheduled = false;
   // One record per entry: a publish (type set) or a delivered broadcast (type undefined).
   readonly #sources: DeliverySource[] = [];
   readonly #types: (string | undefined)[] = [];
@@ -44,35 +46,35 @@ export class PublishBatch {
     this.#record(source, undefined, latencySeconds, count);
   }
 
-  /** Hands every record to prom-client. */
+  /**
+   * Hands every record to prom-client. Never throws: a record prom-client refuses (none of ours can be) is
+   * dropped on its own, the others still count, and whoever flushed (a publish, a scrape) is not disturbed.
+   */
   flush(): void {
     const n = this.#sources.length;
     if (n === 0) return;
     const targets = this.#targets();
-    try {
-      this.#apply(targets, n);
-    } finally {
-      // Emptied whatever happens: a record prom-client refused must not be handed to it again and again.
-      this.#sources.length = 0;
-      this.#types.length = 0;
-      this.#seconds.length = 0;
-      this.#counts.length = 0;
+    for (let i = 0; i < n; i++) {
+      try {
+        this.#apply(targets, this.#sources[i]!, this.#types[i], this.#seconds[i]!, this.#counts[i]!);
+      } catch {
+        // Dropped: see above.
+      }
     }
+    this.#sources.length = 0;
+    this.#types.length = 0;
+    this.#seconds.length = 0;
+    this.#counts.length = 0;
   }
 
-  #apply(targets: PublishBatchTargets, n: number): void {
-    for (let i = 0; i < n; i++) {
-      const source = this.#sources[i]!;
-      const type = this.#types[i];
-      const seconds = this.#seconds[i]!;
-      if (type !== undefined) {
-        targets.publishDuration.observe({ source }, seconds);
-        targets.publishes.inc({ source });
-        targets.messagesOut.inc({ type });
-      } else {
-        targets.deliveries.inc({ source }, this.#counts[i]!);
-        if (!Number.isNaN(seconds)) targets.fanoutLatency.observe({ source }, seconds);
-      }
+  #apply(targets: PublishBatchTargets, source: DeliverySource, type: string | undefined, seconds: number, count: number): void {
+    if (type !== undefined) {
+      targets.publishDuration.observe({ source }, seconds);
+      targets.publishes.inc({ source });
+      targets.messagesOut.inc({ type });
+    } else {
+      targets.deliveries.inc({ source }, count);
+      if (!Number.isNaN(seconds)) targets.fanoutLatency.observe({ source }, seconds);
     }
   }
 
@@ -81,6 +83,14 @@ export class PublishBatch {
     this.#types.push(type);
     this.#seconds.push(seconds);
     this.#counts.push(count);
-    if (this.#sources.length >= this.#limit) this.flush();
+    const size = this.#sources.length;
+    if (size >= 4 * this.#limit) this.flush();
+    else if (size >= this.#limit && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 }
