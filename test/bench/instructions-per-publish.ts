@@ -16,7 +16,8 @@
  * BENCH_CACHE_SIM=1 adds callgrind's cache simulator (this VM has no hardware counters) and prints last-level
  * misses (instruction fetch, data read, data write), the last level taken as a core's 512 KiB L2
  * (BENCH_LL_CACHE=size,ways,line to change it), and the source files they fall in (V8's --perf-basic-prof names
- * the JIT code). Where a miss falls is not what removing that code saves: removing code moves the JIT's layout.
+ * the JIT code). Where a miss falls is not what removing that code saves: a publish's working set sits just above
+ * the L2, so what counts is its total size (README, Performance).
  * BENCH_CONNECTIONS sets the connection count (run.ts's many-rooms workload has 2000).
  *
  * What it leaves out: the kernel's share (the socket writes, the same for every system, are most of a delivery's
@@ -135,6 +136,9 @@ function missesByFile(rows: ReturnType<typeof byFunction>, perfMap: string): Map
   return files;
 }
 
+/** Where V8's --perf-basic-prof writes a process's map (valgrind runs node in the same process). */
+const perfMapOf = (pid: number | undefined) => `/tmp/perf-${pid}.map`;
+
 async function measure(name: Name): Promise<Counted> {
   const port = await freePort();
   const ours = name.startsWith('ours');
@@ -212,19 +216,18 @@ async function measure(name: Name): Promise<Counted> {
     const shown = CACHE_SIM ? ['Ir', 'ILmr', 'DLmr', 'DLmw'] : ['Ir'];
     const rows = byFunction(dumps[0]!, shown);
     const totals = rows.find((r) => r.fn.startsWith('PROGRAM TOTALS'))?.counts ?? [];
-    const perfMap = `/tmp/perf-${server.child.pid}.map`;
     return {
       name,
       ...compilerAndGc(rows),
       events: Object.fromEntries(shown.map((e, i) => [e, totals[i] ?? 0])),
-      missesByFile: CACHE_SIM ? missesByFile(rows, perfMap) : new Map(),
+      missesByFile: CACHE_SIM ? missesByFile(rows, perfMapOf(server.child.pid)) : new Map(),
       deliveries,
     };
   } finally {
     for (const client of clients) client.close();
     server.child.kill('SIGKILL');
     for (const f of readdirSync(tmpdir()).filter((f) => f.startsWith(`callgrind.${name}.${process.pid}`))) rmSync(join(tmpdir(), f), { force: true });
-    if (server.child.pid !== undefined) rmSync(`/tmp/perf-${server.child.pid}.map`, { force: true });
+    rmSync(perfMapOf(server.child.pid), { force: true });
   }
 }
 

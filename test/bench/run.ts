@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../harness/gateway.ts';
 import { buildCentrifugo, centrifugoBinary, centrifugoNote } from './lib/centrifugo.ts';
 import { framingMatchesStockClient } from './lib/correctness.ts';
-import { writeResults, type Results } from './lib/report.ts';
+import { writeResults, writeResultsJson, type Results } from './lib/report.ts';
 import { CORES, PINNING, openFileLimit, pin } from './lib/system.ts';
 import { ALL_TARGETS, BENCH_NODE_OPTIONS, TARGET_LABELS, type TargetName } from './lib/targets.ts';
 import { crossReplica, fanout, idleCapacity, manyRooms, reconnectStorm, type Plan } from './lib/workloads.ts';
@@ -219,7 +219,7 @@ for (const workload of workloads) {
 (results.meta as { durationSeconds: number }).durationSeconds = secondsSinceStart();
 if (part) {
   // The parent reads latest.json, then writes the report and runs the checks.
-  writeResults(outDir, results);
+  writeResultsJson(outDir, results);
   process.exit(errors.length > 0 ? 1 : 0);
 }
 const files = writeResults(outDir, results);

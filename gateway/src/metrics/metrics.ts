@@ -1,7 +1,8 @@
 /**
  * The gateway's Prometheus metrics (they replace seed 000's /stats). One registry per gateway instance, passed
  * explicitly: no default global registry. Gauges that describe current state are computed at scrape time from a
- * snapshot function, so the hot path only increments counters.
+ * snapshot function, so the hot path only increments counters; the fan-out's per-publish figures are batched
+ * (publish-batch.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PublishBatch } from './publish-batch.ts';

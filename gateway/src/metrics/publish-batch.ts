@@ -1,10 +1,12 @@
 /**
  * What every publish and every delivered broadcast records, kept as plain numbers and handed to prom-client in
  * batches: at each scrape (the metrics' collect hook), and soon after `limit` records (on setImmediate, so no
- * publish waits for it or times it; synchronously only at four times the limit, to bound memory). Why: five labelled prom-client
- * calls a publish (label checks, label hashing, the bucket search) made the publish path's code too big for a
- * core's L2 cache. Batched, that code runs once a batch: `BENCH_CACHE_SIM=1 node_modules/.bin/node
- * test/bench/instructions-per-publish.ts` counted about 1,000 fewer simulated L2 misses a publish, of 6,400.
+ * publish waits for it or times it; synchronously only at four times the limit, to bound memory).
+ *
+ * Why: five labelled prom-client calls a publish (label checks, label hashing, the bucket search) made the
+ * publish path's code too big for a core's L2 cache. Batched, that code runs once a batch: `BENCH_CACHE_SIM=1
+ * node_modules/.bin/node test/bench/instructions-per-publish.ts` counted about 1,000 fewer simulated L2 misses a
+ * publish, of 6,400.
  */
 import type { Counter, Histogram } from 'prom-client';
 import type { DeliverySource } from './metrics.ts';

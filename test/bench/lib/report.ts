@@ -308,14 +308,20 @@ export function svgChart(title: string, list: readonly Figure[], labels: Partial
   return `${parts.join('\n')}\n`;
 }
 
-export function writeResults(dir: string, results: Results): string[] {
+/** DIR/latest.json alone (what a run.ts part hands its parent). JSON has no NaN: a figure not measured is null. */
+export function writeResultsJson(dir: string, results: Results): string {
   mkdirSync(dir, { recursive: true });
-  const files: string[] = [];
+  const file = join(dir, 'latest.json');
+  writeFileSync(file, `${JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  return file;
+}
+
+export function writeResults(dir: string, results: Results): string[] {
+  const files: string[] = [writeResultsJson(dir, results)];
   const write = (name: string, text: string) => {
     writeFileSync(join(dir, name), text);
     files.push(join(dir, name));
   };
-  write('latest.json', `${JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
   write('results.md', markdown(results));
   for (const [workload, list] of Object.entries(figures(results))) write(`${workload}.svg`, svgChart(WORKLOAD_TITLES[workload] ?? workload, list, results.meta.labels));
   return files;
