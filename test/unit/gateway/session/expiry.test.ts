@@ -44,4 +44,19 @@ describe('ExpiryWatch', () => {
     assert.deepEqual(watch.due(80_000), { warn: [], expire: [] });
     assert.deepEqual(watch.due(100_000), { warn: [], expire: ['new'] });
   });
+
+  it('an expiry before the first one watched, and a fractional one (rounded up), warn and expire on time', () => {
+    const watch = new ExpiryWatch<string>(30);
+    watch.set('first', 1000);
+    watch.set('earlier', 500);
+    watch.set('fraction', 600.2);
+    assert.deepEqual(watch.due(469_999), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(470_000), { warn: ['earlier'], expire: [] });
+    assert.deepEqual(watch.due(500_000), { warn: [], expire: ['earlier'] });
+    assert.deepEqual(watch.due(571_000), { warn: ['fraction'], expire: [] });
+    assert.deepEqual(watch.due(600_500), { warn: [], expire: [] }, 'not before the second it was rounded up to');
+    assert.deepEqual(watch.due(601_000), { warn: [], expire: ['fraction'] });
+    assert.deepEqual(watch.due(970_000), { warn: ['first'], expire: [] });
+    assert.equal(watch.size, 1);
+  });
 });
