@@ -8,9 +8,13 @@ import type { DeliverySource, GatewayMetrics } from '../metrics/metrics.ts';
 import { CloseCode, ErrorCode } from '../protocol/codes.ts';
 import { closingNotice } from '../protocol/server-messages.ts';
 import { roomName, scopedRoom } from '../rooms/names.ts';
+import { jsonEventPacket } from '../transports/broadcast-packets.ts';
 
 export interface Fanout {
-  /** Emits `event` to the tenant's rooms; a connection in several of them gets it once. */
+  /**
+   * Emits `event` to the tenant's rooms; a connection in several of them gets it once. `payload` is JSON data
+   * (parsed from a request or a message, or built from such data): it is encoded without a search for binary.
+   */
   publish(tenantId: string, rooms: string | readonly string[], event: string, payload: unknown, source: DeliverySource): Promise<void>;
   /** Connections in any of the tenant's rooms, fleet-wide (replicas that do not answer in time count as 0). */
   members(tenantId: string, rooms: string | readonly string[]): Promise<number>;
@@ -57,7 +61,8 @@ export function createFanout(io: Server, metrics: GatewayMetrics, options: { clu
     async publish(tenantId, rooms, event, payload, source) {
       const scoped = scope(tenantId, rooms);
       const started = performance.now();
-      io.to(scoped).emit(event, payload);
+      // What io.to(rooms).emit(event, payload) does, without a BroadcastOperator (two Sets) per publish.
+      nsp.adapter.broadcast(jsonEventPacket([event, payload]) as never, { rooms: new Set(scoped), except: new Set(), flags: {} });
       metrics.publishBatch.published(source, event, (performance.now() - started) / 1000);
     },
     members: (tenantId, rooms) => members(scope(tenantId, rooms)),

@@ -25,10 +25,11 @@ export function deliverOneRoomDirectly(adapter: unknown): void {
     const [room] = options.rooms;
     const members = internals.rooms.get(room!);
     if (!members) return;
-    const except = internals.computeExceptSids(options.except);
+    // A publish excludes no one: no Set of excluded ids to build.
+    const except = options.except === undefined || options.except.size === 0 ? undefined : internals.computeExceptSids(options.except);
     const { sockets } = internals.nsp;
     for (const id of members) {
-      if (except.size > 0 && except.has(id)) continue;
+      if (except !== undefined && except.has(id)) continue;
       const socket = sockets.get(id);
       if (socket) callback(socket);
     }

@@ -26,16 +26,35 @@ export interface BroadcastPacket {
   readonly data?: readonly unknown[];
 }
 
+/** An EVENT packet as socket.io's adapters take it (type 2, on the main namespace unless the adapter says). */
+export interface EventPacket {
+  type: 2;
+  nsp: string;
+  id?: number;
+  data: unknown[];
+  [JSON_DATA]?: true;
+}
+
 /** The options object of a broadcast, as writeToEngine receives it. */
 export interface BroadcastOptions {
   [PACKET]?: BroadcastPacket;
 }
 
 const PACKET = Symbol('rtgw.broadcastPacket');
+const JSON_DATA = Symbol('rtgw.jsonData');
+
+/**
+ * An EVENT packet whose data is JSON data: what JSON.parse returns, and objects, strings and numbers built from it
+ * (the HTTP API's and the NATS bridge's envelopes). It holds no binary, so its encoding skips socket.io-parser's
+ * search for binary (a walk of the whole payload, each broadcast) and is `2` and its JSON.
+ */
+export function jsonEventPacket(data: unknown[]): EventPacket {
+  return { type: 2, nsp: '/', data, [JSON_DATA]: true };
+}
 
 interface AdapterInternals {
   encoder: { encode(packet: BroadcastPacket): (string | Buffer)[] };
-  _encode(packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[];
+  _encode(packet: BroadcastPacket & Partial<EventPacket>, options: BroadcastOptions): (string | Buffer)[];
 }
 
 /** The packet of the broadcast that `options` (writeToEngine's second argument) came with. */
@@ -53,6 +72,8 @@ export function keepBroadcastPackets(adapter: unknown): void {
   const internals = adapter as AdapterInternals;
   internals._encode = (packet, options) => {
     options[PACKET] = packet;
+    // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id, minus the search.
+    if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined) return [`2${JSON.stringify(packet.data)}`];
     return internals.encoder.encode(packet);
   };
 }

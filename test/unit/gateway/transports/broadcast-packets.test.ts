@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Adapter } from 'socket.io-adapter';
 import { Encoder } from 'socket.io-parser';
-import { broadcastPacket, engineIoFrame, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
+import { broadcastPacket, engineIoFrame, jsonEventPacket, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
 
 interface Written {
   encodedPackets: (string | Buffer)[];
@@ -14,7 +14,7 @@ interface Written {
 }
 
 /** An adapter with members a and b in room r; returns what each member's writeToEngine was given. */
-function broadcastOnce(data: unknown[], keep: boolean): Written[] {
+function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 2, data, nsp: '/' }): Written[] {
   const written: Written[] = [];
   const member = (id: string) => ({ id, client: { writeToEngine: (encodedPackets: (string | Buffer)[], options: BroadcastOptions) => written.push({ encodedPackets, options }) } });
   const sockets = new Map([['a', member('a')], ['b', member('b')]]);
@@ -22,7 +22,7 @@ function broadcastOnce(data: unknown[], keep: boolean): Written[] {
   adapter.addAll('a', new Set(['a', 'r']));
   adapter.addAll('b', new Set(['b', 'r']));
   if (keep) keepBroadcastPackets(adapter);
-  adapter.broadcast({ type: 2, data, nsp: '/' } as never, { rooms: new Set(['r']), except: new Set(), flags: {} });
+  adapter.broadcast(packet as never, { rooms: new Set(['r']), except: new Set(), flags: {} });
   return written;
 }
 
@@ -53,5 +53,29 @@ describe('keepBroadcastPackets', () => {
     const [stock] = broadcastOnce(data, false);
     assert.equal(broadcastPacket(stock!.options), undefined);
     assert.equal(broadcastPacket(undefined), undefined);
+  });
+
+  it('encodes a JSON-data packet (jsonEventPacket) as socket.io-parser does, without its search for binary', () => {
+    const payloads: unknown[][] = [
+      data,
+      ['event', { nested: [1, 2.5, null, true, { deep: 'x' }], text: 'a "quoted" \\ line\n', empty: {} }],
+      ['message', 'a string payload'],
+      ['notification', null],
+    ];
+    for (const payload of payloads) {
+      const [ours] = broadcastOnce(payload, true, jsonEventPacket(payload));
+      assert.deepEqual(ours!.encodedPackets, new Encoder().encode({ type: 2, nsp: '/', data: payload }));
+      assert.equal(broadcastPacket(ours!.options)?.data, payload);
+    }
+  });
+
+  it('leaves a packet with binary, or not marked as JSON data, to socket.io-parser', () => {
+    const binary = ['event', { file: Buffer.from('bytes') }];
+    const [unmarked] = broadcastOnce(binary, true);
+    assert.equal(unmarked!.encodedPackets.length, 2, 'a binary event: the placeholder packet and the attachment');
+    assert.match(unmarked!.encodedPackets[0] as string, /^51-/);
+    // The mark only skips the search on the main namespace without an ack id; elsewhere the encoder decides.
+    const withAck = { ...jsonEventPacket(['event', { n: 1 }]), id: 7 };
+    assert.deepEqual(broadcastOnce(withAck.data, true, withAck)[0]!.encodedPackets, new Encoder().encode({ type: 2, nsp: '/', id: 7, data: withAck.data }));
   });
 });
