@@ -7,7 +7,7 @@
  * - Handshake: `auth.token`, an HS256 JWT with `sub` and `tenant_id`, checked with jose.
  * - `subscribe` event with `{topics: [...]}` joins those rooms (tenant-scoped), acknowledged.
  * - `POST /broadcast` with `Authorization: Bearer <SERVICE_KEY>` and `{tenant_id, room, message}` emits
- *   `event` `{type:"event", data: message, timestamp}` to the room.
+ *   `event` with the gateway's event envelope (peers/http.ts) to the room.
  * - `GET /metrics` exposes `nodejs_eventloop_lag_seconds` measured as prom-client does (a setImmediate's delay).
  */
 import { createServer } from 'node:http';
@@ -20,8 +20,8 @@ const secret = new TextEncoder().encode(process.env['JWT_SECRET_KEY'] ?? '');
 const serviceKey = process.env['SERVICE_KEY'] ?? '';
 const redisUrl = process.env['REDIS_URL'];
 
-const route = httpRoutes(serviceKey, (tenant, room, message) => {
-  io.to(`${tenant}|${room}`).emit('event', { type: 'event', data: message, timestamp: new Date().toISOString() });
+const route = httpRoutes(serviceKey, (tenant, room, envelope) => {
+  io.to(`${tenant}|${room}`).emit('event', envelope);
   return undefined;
 });
 const http = createServer((req, res) => void route(req, res));

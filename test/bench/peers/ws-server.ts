@@ -7,8 +7,8 @@
  * - Upgrade on any path with `Authorization: Bearer <HS256 JWT>` (`sub`, `tenant_id`), checked with jose;
  *   the first frame is `{"type":"connected"}`.
  * - `{"type":"subscribe","topics":[...]}` joins rooms, answered `{"type":"subscribed","topics":[...]}`.
- * - `POST /broadcast` (service key) with `{tenant_id, room, message}` sends `{type:"event", data, timestamp}`
- *   to the room's members, serialised once.
+ * - `POST /broadcast` (service key) with `{tenant_id, room, message}` sends the gateway's event envelope
+ *   (peers/http.ts) to the room's members, serialised once.
  * - `GET /metrics`: `nodejs_eventloop_lag_seconds`, measured as prom-client does.
  */
 import { createServer } from 'node:http';
@@ -21,10 +21,10 @@ const secret = new TextEncoder().encode(process.env['JWT_SECRET_KEY'] ?? '');
 const serviceKey = process.env['SERVICE_KEY'] ?? '';
 
 const rooms = new Map<string, Set<WebSocket>>();
-const route = httpRoutes(serviceKey, (tenant, room, message) => {
+const route = httpRoutes(serviceKey, (tenant, room, envelope) => {
   const members = rooms.get(`${tenant}|${room}`);
   if (members) {
-    const frame = JSON.stringify({ type: 'event', data: message, timestamp: new Date().toISOString() });
+    const frame = JSON.stringify(envelope);
     for (const ws of members) ws.send(frame);
   }
   return members?.size ?? 0;
