@@ -11,12 +11,11 @@ import { createApiHandler, type Readiness } from './api/http.ts';
 import type { ServiceKeys, TicketIssuer, TokenVerifier } from './auth/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { createFanout, type Fanout } from './fanout/fanout.ts';
-import { deliverOneRoomDirectly } from './fanout/one-room.ts';
-import { keepBroadcastPackets } from './transports/broadcast-packets.ts';
+import { deliverLocally } from './fanout/local-delivery.ts';
 import type { RedisFleet } from './fanout/redis-fleet.ts';
 import { ConnectionLimiter } from './limits/connection-limits.ts';
 import type { Logger } from './log.ts';
-import { countDeliveries } from './metrics/deliveries.ts';
+import { recordDeliveries } from './metrics/deliveries.ts';
 import { createMetrics, type GatewayMetrics, type GatewaySnapshot } from './metrics/metrics.ts';
 import type { PresenceStore } from './presence/presence.ts';
 import { CloseCode, ErrorCode } from './protocol/codes.ts';
@@ -99,9 +98,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const type = roomTypeOf(room);
     if (type) add(connectionsByRoomType, type, -1);
   });
-  deliverOneRoomDirectly(nsp.adapter);
-  keepBroadcastPackets(nsp.adapter);
-  countDeliveries(nsp.adapter, metrics);
+  deliverLocally(nsp.adapter, recordDeliveries(metrics));
   deps.fleet?.keepSessions(io);
   const fanout = createFanout(io, metrics, { clustered: deps.fleet !== undefined });
 

@@ -1,20 +1,10 @@
 /**
  * Counts deliveries on this replica, whatever replica published them, and how long after publishing they
- * arrived. socket.io's adapter encodes a broadcast (`_encode`) and then writes it to each local member
- * (`apply`); wrapping those two instance methods sees every broadcast once, with its packet, at no cost per
- * recipient beyond a counter increment.
+ * arrived: what fanout/local-delivery.ts reports once per broadcast, at no cost per recipient.
  */
 import type { GatewayMetrics, DeliverySource } from './metrics.ts';
+import type { Delivered } from '../fanout/local-delivery.ts';
 import { timestampMs } from '../protocol/server-messages.ts';
-
-interface Packet {
-  data?: unknown[];
-}
-
-interface AdapterInternals {
-  _encode(packet: Packet, options: unknown): unknown;
-  apply(options: unknown, callback: (socket: unknown) => void): void;
-}
 
 /** Where a broadcast came from, read off its payload (bounded: four values). */
 export function deliverySource(event: unknown, payload: unknown): DeliverySource | 'direct' {
@@ -34,29 +24,12 @@ export function deliverySource(event: unknown, payload: unknown): DeliverySource
   }
 }
 
-export function countDeliveries(adapter: unknown, metrics: GatewayMetrics, now: () => number = Date.now): void {
-  const internals = adapter as AdapterInternals;
-  const encode = internals._encode.bind(internals);
-  const apply = internals.apply.bind(internals);
-  let current: Packet | undefined;
-  internals._encode = (packet, options) => {
-    current = packet;
-    return encode(packet, options);
-  };
-  internals.apply = (options, callback) => {
-    const packet = current;
-    current = undefined;
-    if (!packet) return apply(options, callback);
-    let delivered = 0;
-    apply(options, (socket) => {
-      delivered += 1;
-      callback(socket);
-    });
-    if (delivered === 0) return;
-    const [event, payload] = packet.data ?? [];
+/** Records a broadcast's local deliveries and their latency (from its payload's timestamp), unless it was a direct message. */
+export function recordDeliveries(metrics: GatewayMetrics, now: () => number = Date.now): Delivered {
+  return ([event, payload], count) => {
     const source = deliverySource(event, payload);
     if (source === 'direct') return;
     const sent = timestampMs((payload as Record<string, unknown> | undefined)?.['timestamp']);
-    metrics.publishBatch.delivered(source, delivered, Number.isFinite(sent) ? Math.max(0, now() - sent) / 1000 : NaN);
+    metrics.publishBatch.delivered(source, count, Number.isFinite(sent) ? Math.max(0, now() - sent) / 1000 : NaN);
   };
 }

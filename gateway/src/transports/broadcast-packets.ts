@@ -4,26 +4,42 @@
  *
  * socket.io's adapter encodes a broadcast once (`_encode`), frames that encoding for engine.io's WebSocket
  * transport whoever the members are, then hands every local member the same encoding and the same options object
- * (`writeToEngine(encodedPackets, options)`). Replacing `_encode` puts the packet on its options object: /ws builds
- * its JSON frame from the packet instead of parsing the encoding back, a closing notice is recognised without
- * parsing, and a broadcast that reaches no socket.io client is never framed for one.
+ * (`writeToEngine(encodedPackets, options)`). With `_encode` replaced (encodeKeepingPacket, installed by
+ * fanout/local-delivery.ts) the packet is on that options object: /ws builds its JSON frame from the packet instead
+ * of parsing the encoding back, a closing notice is recognised without parsing, and a broadcast that reaches no
+ * socket.io client is never framed for one.
  */
-import * as wsModule from 'ws';
-
-/** ws's frame builder (public on the module, untyped in @types/ws), the one the stock adapter's `_encode` uses. */
-const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
 
 /**
- * A complete unmasked WebSocket text frame, header and payload, to be written as-is to every member. One buffer:
- * each member's write is then one plain write, not a writev of header and payload (which costs more per member
- * than the copy costs once).
+ * A complete unmasked WebSocket text frame, header and payload, to be written as-is to every member (RFC 6455
+ * 5.2: FIN and opcode 1, then the length in 7 bits, or 126 and 16 bits, or 127 and 64 bits). One buffer, the text
+ * encoded into it after the header: each member's write is then one plain write, not a writev of header and
+ * payload (which costs more per member than building the frame once), and there is no second copy to join them.
  */
 export function textFrame(text: string): Buffer {
-  return Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.write(text, header);
+  return frame;
 }
 
+/** A packet as the adapter encodes it (an EVENT's data is `[event, ...args]`). */
 export interface BroadcastPacket {
+  readonly type?: number;
+  readonly nsp?: string;
+  readonly id?: number;
   readonly data?: readonly unknown[];
+  readonly [JSON_DATA]?: true;
 }
 
 /** An EVENT packet as socket.io's adapters take it (type 2, on the main namespace unless the adapter says). */
@@ -52,30 +68,23 @@ export function jsonEventPacket(data: unknown[]): EventPacket {
   return { type: 2, nsp: '/', data, [JSON_DATA]: true };
 }
 
-interface AdapterInternals {
-  encoder: { encode(packet: BroadcastPacket): (string | Buffer)[] };
-  _encode(packet: BroadcastPacket & Partial<EventPacket>, options: BroadcastOptions): (string | Buffer)[];
-}
-
 /** The packet of the broadcast that `options` (writeToEngine's second argument) came with. */
 export function broadcastPacket(options: BroadcastOptions | undefined): BroadcastPacket | undefined {
   return options?.[PACKET];
 }
 
 /**
- * Replaces the adapter's `_encode` (in-memory and Redis Streams alike: every local delivery goes through it). It
- * no longer frames the encoding for engine.io's WebSocket transport up front: socket.io clients on a WebSocket are
- * served by SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the few
- * left to engine.io (long-polling, or kept by engine.io) frame it themselves.
+ * The adapter's `_encode` as fanout/local-delivery.ts replaces it (in-memory and Redis Streams alike: every local
+ * delivery goes through it). The packet goes on the options every member receives. The encoding is no longer
+ * framed for engine.io's WebSocket transport up front: socket.io clients on a WebSocket are served by
+ * SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the few left to
+ * engine.io (long-polling, or kept by engine.io) frame it themselves.
  */
-export function keepBroadcastPackets(adapter: unknown): void {
-  const internals = adapter as AdapterInternals;
-  internals._encode = (packet, options) => {
-    options[PACKET] = packet;
-    // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id, minus the search.
-    if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined) return [`2${JSON.stringify(packet.data)}`];
-    return internals.encoder.encode(packet);
-  };
+export function encodeKeepingPacket(encoder: { encode(packet: unknown): (string | Buffer)[] }, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
+  options[PACKET] = packet;
+  // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id, minus the search.
+  if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined) return [`2${JSON.stringify(packet.data)}`];
+  return encoder.encode(packet);
 }
 
 /** One-entry cache: a broadcast hands the same encoding to every member, so it is framed once. */

@@ -1,12 +1,15 @@
 /**
- * The adapter's `_encode` replaced (broadcast-packets.ts), against socket.io's real in-memory adapter and encoder:
- * each member is handed the packet with the encoding, and engine.io's frame is the adapter's own, made on demand.
+ * The adapter's `_encode` replaced (encodeKeepingPacket, installed by deliverLocally), against socket.io's real
+ * in-memory adapter and encoder: each member is handed the packet with the encoding, and engine.io's frame is the
+ * adapter's own, made on demand.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Adapter } from 'socket.io-adapter';
 import { Encoder } from 'socket.io-parser';
-import { broadcastPacket, engineIoFrame, jsonEventPacket, keepBroadcastPackets, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
+import * as wsModule from 'ws';
+import { broadcastPacket, engineIoFrame, jsonEventPacket, textFrame, type BroadcastOptions } from '../../../../gateway/src/transports/broadcast-packets.ts';
+import { deliverLocally } from '../../../../gateway/src/fanout/local-delivery.ts';
 
 interface Written {
   encodedPackets: (string | Buffer)[];
@@ -21,12 +24,12 @@ function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 
   const adapter = new Adapter({ sockets, name: '/', server: { encoder: new Encoder() } } as never);
   adapter.addAll('a', new Set(['a', 'r']));
   adapter.addAll('b', new Set(['b', 'r']));
-  if (keep) keepBroadcastPackets(adapter);
+  if (keep) deliverLocally(adapter, () => {});
   adapter.broadcast(packet as never, { rooms: new Set(['r']), except: new Set(), flags: {} });
   return written;
 }
 
-describe('keepBroadcastPackets', () => {
+describe('encodeKeepingPacket (the adapter\'s _encode under deliverLocally)', () => {
   const data = ['event', { type: 'event', message_ar: 'إشعار', data: { n: 1 } }, '7-0'];
 
   it('hands every member the packet with the same encoding and options', () => {
@@ -77,5 +80,22 @@ describe('keepBroadcastPackets', () => {
     // The mark only skips the search on the main namespace without an ack id; elsewhere the encoder decides.
     const withAck = { ...jsonEventPacket(['event', { n: 1 }]), id: 7 };
     assert.deepEqual(broadcastOnce(withAck.data, true, withAck)[0]!.encodedPackets, new Encoder().encode({ type: 2, nsp: '/', id: 7, data: withAck.data }));
+  });
+});
+
+describe('textFrame', () => {
+  // ws's own frame builder (public on the module, untyped in @types/ws): what ws.send writes for a text message.
+  const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] } };
+  const wsFrame = (text: string) => Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+
+  it('is byte for byte the frame ws builds, at each length encoding\'s edges, for one- and two-byte strings', () => {
+    for (const bytes of [0, 1, 125, 126, 127, 65_535, 65_536, 70_000]) {
+      const ascii = 'a'.repeat(bytes);
+      assert.deepEqual(textFrame(ascii), wsFrame(ascii), `${bytes} bytes`);
+    }
+    // Arabic: two bytes of UTF-8 a character, so the length in bytes is not the string's length.
+    for (const text of ['إشعار', 'ت'.repeat(63), 'ت'.repeat(64), 'ت'.repeat(40_000), '{"message_ar":"تم تحديث بيانات الحقل","n":1}']) {
+      assert.deepEqual(textFrame(text), wsFrame(text), `${text.length} characters`);
+    }
   });
 });
