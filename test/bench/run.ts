@@ -94,7 +94,7 @@ const plan: Plan = smoke
       fanout: { sizes: [1000, 5000], rates: [1, 10, 50], seconds: 5, cpuRounds: 3 },
       cross: { subscribers: 5000, rates: [1, 2, 5, 10, 25, 50, 100, 200, 400], seconds: 4, p99LimitMs: 250, minDelivery: 0.999 },
       storm: { clients: 2000, rate: 20, seconds: 14, dropAtSeconds: 3, backWithinMs: 5000 },
-      rooms: { connections: 2000, groupSize: 10, rate: 1000, seconds: 12, rounds: 3 },
+      rooms: { connections: 2000, groupSize: 10, rate: 1000, seconds: 12, rounds: 5 },
     };
 const workloads = list(args.workloads, WORKLOADS, WORKLOADS);
 const outDir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
