@@ -3,8 +3,9 @@
  * scale; a once-a-second sweep costs a few microseconds per thousand connections and is precise enough for
  * tokens that live minutes.
  *
- * Each key's state is one small integer in one Map: its expiry in whole seconds from the first expiry watched,
- * times two, plus one once warned. The sweep then reads only the Map's own table (a small integer is stored in
+ * Each key's state is one small integer in one Map: its expiry in whole seconds from when the watch started,
+ * times two, plus one once warned (kept within ±2^28 s, about eight years: a token's own `exp`, however far off
+ * or malformed, cannot move another key's expiry, nor make its entry a heap number). The sweep then reads only the Map's own table (a small integer is stored in
  * it, not beside it), where an object per key (and a heap number for a time in milliseconds) cost two or three
  * more cache lines a key, every second, for every connection.
  */
@@ -13,23 +14,29 @@ export interface ExpiryDue<K> {
   readonly expire: K[];
 }
 
+/** How far from the base an expiry is kept: 2^28 s, about eight years, so that twice it is still a small integer. */
+const LIMIT_SECONDS = 2 ** 28;
+
 export class ExpiryWatch<K> {
-  /** key -> (expiry seconds - #baseSeconds) * 2 + (1 when warned). */
+  /** key -> (expiry seconds - baseSeconds) * 2 + (1 when warned). */
   private readonly entries = new Map<K, number>();
   private readonly warningSeconds: number;
-  /** The first expiry watched: later ones are stored relative to it, so they stay small integers. */
-  private baseSeconds: number | undefined;
+  /** When the watch started (epoch seconds): expiries are stored relative to it. */
+  private readonly baseSeconds: number;
 
-  constructor(warningSeconds: number) {
+  constructor(warningSeconds: number, nowMs: number) {
     this.warningSeconds = warningSeconds;
+    this.baseSeconds = Math.floor(nowMs / 1000);
   }
 
-  /** Watches `key` until `expiresAtSeconds` (epoch seconds, a fraction rounded up); undefined stops watching it. */
+  /**
+   * Watches `key` until `expiresAtSeconds` (epoch seconds, a fraction rounded up; NaN is taken as now); undefined
+   * stops watching it.
+   */
   set(key: K, expiresAtSeconds: number | undefined): void {
     if (expiresAtSeconds === undefined) return void this.entries.delete(key);
-    const seconds = Math.ceil(expiresAtSeconds);
-    this.baseSeconds ??= seconds;
-    this.entries.set(key, (seconds - this.baseSeconds) * 2);
+    const offset = Number.isNaN(expiresAtSeconds) ? -LIMIT_SECONDS : Math.ceil(expiresAtSeconds) - this.baseSeconds;
+    this.entries.set(key, Math.min(LIMIT_SECONDS, Math.max(-LIMIT_SECONDS, offset)) * 2);
   }
 
   delete(key: K): void {
@@ -52,7 +59,6 @@ export class ExpiryWatch<K> {
   due(nowMs: number): ExpiryDue<K> {
     const warn: K[] = [];
     const expire: K[] = [];
-    if (this.baseSeconds === undefined) return { warn, expire };
     // Compared in the entries' units: whole seconds from the base, times two (the warned bit below them).
     const now = (nowMs / 1000 - this.baseSeconds) * 2;
     const warnFrom = now + this.warningSeconds * 2;

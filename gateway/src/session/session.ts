@@ -124,7 +124,7 @@ export function createSessions(io: Server, deps: SessionDeps): Sessions {
   const clock = deps.clock ?? Date.now;
   const policy = { broadcastRoles: config.broadcastRoles };
   const counts = deps.connectionCounts;
-  const expiries = new ExpiryWatch<ClientConnection>(TOKEN_EXPIRY_WARNING_SECONDS);
+  const expiries = new ExpiryWatch<ClientConnection>(TOKEN_EXPIRY_WARNING_SECONDS, clock());
   /** Connections handed over to another transport object, to theirs: a handler that awaited may hold the old one. */
   const successors = new WeakMap<ClientConnection, ClientConnection>();
   const sweep = setInterval(() => {

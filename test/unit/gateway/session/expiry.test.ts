@@ -4,7 +4,7 @@ import { ExpiryWatch } from '../../../../gateway/src/session/expiry.ts';
 
 describe('ExpiryWatch', () => {
   it('warns once inside the warning window, then expires once at the expiry time', () => {
-    const watch = new ExpiryWatch<string>(30);
+    const watch = new ExpiryWatch<string>(30, 0);
     watch.set('a', 100); // expires at 100 s
     assert.deepEqual(watch.due(69_999), { warn: [], expire: [] });
     assert.deepEqual(watch.due(70_000), { warn: ['a'], expire: [] });
@@ -15,13 +15,13 @@ describe('ExpiryWatch', () => {
   });
 
   it('expires at once a key whose expiry is past, without a warning', () => {
-    const watch = new ExpiryWatch<string>(30);
+    const watch = new ExpiryWatch<string>(30, 0);
     watch.set('late', 10);
     assert.deepEqual(watch.due(50_000), { warn: [], expire: ['late'] });
   });
 
   it('a fresh expiry replaces the old one and may warn again; undefined and delete stop watching', () => {
-    const watch = new ExpiryWatch<string>(30);
+    const watch = new ExpiryWatch<string>(30, 0);
     watch.set('a', 100);
     watch.due(75_000);
     watch.set('a', 400);
@@ -34,7 +34,7 @@ describe('ExpiryWatch', () => {
   });
 
   it('move hands a key\'s expiry and warning state to another key; moving an unwatched key does nothing', () => {
-    const watch = new ExpiryWatch<string>(30);
+    const watch = new ExpiryWatch<string>(30, 0);
     watch.set('old', 100);
     assert.deepEqual(watch.due(75_000), { warn: ['old'], expire: [] });
     watch.move('old', 'new');
@@ -46,7 +46,7 @@ describe('ExpiryWatch', () => {
   });
 
   it('an expiry before the first one watched, and a fractional one (rounded up), warn and expire on time', () => {
-    const watch = new ExpiryWatch<string>(30);
+    const watch = new ExpiryWatch<string>(30, 0);
     watch.set('first', 1000);
     watch.set('earlier', 500);
     watch.set('fraction', 600.2);
@@ -58,5 +58,23 @@ describe('ExpiryWatch', () => {
     assert.deepEqual(watch.due(601_000), { warn: [], expire: ['fraction'] });
     assert.deepEqual(watch.due(970_000), { warn: ['first'], expire: [] });
     assert.equal(watch.size, 1);
+  });
+
+  it('one key\'s far-off or malformed expiry moves no other key\'s (each is kept within about eight years of the start)', () => {
+    const nowMs = 1_800_000_000_000;
+    const watch = new ExpiryWatch<string>(30, nowMs);
+    watch.set('nanoseconds', 1.8e18);
+    watch.set('huge', 1e300);
+    watch.set('infinite', Infinity);
+    watch.set('malformed', NaN);
+    watch.set('normal', 1_800_000_100);
+    assert.deepEqual(watch.due(nowMs), { warn: [], expire: ['malformed'] }, 'NaN is taken as now');
+    assert.deepEqual(watch.due(nowMs + 69_999), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(nowMs + 70_000), { warn: ['normal'], expire: [] });
+    assert.deepEqual(watch.due(nowMs + 71_000), { warn: [], expire: [] }, 'warned once');
+    assert.deepEqual(watch.due(nowMs + 100_000), { warn: [], expire: ['normal'] });
+    assert.equal(watch.size, 3, 'the far-off ones are still watched');
+    watch.set('past', -1e300);
+    assert.deepEqual(watch.due(nowMs + 101_000).expire, ['past']);
   });
 });
