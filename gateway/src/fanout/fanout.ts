@@ -12,8 +12,10 @@ import { jsonEventPacket } from '../transports/broadcast-packets.ts';
 
 export interface Fanout {
   /**
-   * Emits `event` to the tenant's rooms; a connection in several of them gets it once. `payload` is JSON data
-   * (parsed from a request or a message, or built from such data): it is encoded without a search for binary.
+   * Emits `event` to the tenant's rooms; a connection in several of them gets it once. `event` is one of the
+   * gateway's own event names (never a caller's: socket.io's reserved names are not checked here), and `payload`
+   * JSON data (parsed from a request or a message, or built from such data): on one replica it is encoded without
+   * a search for binary (jsonEventPacket).
    */
   publish(tenantId: string, rooms: string | readonly string[], event: string, payload: unknown, source: DeliverySource): Promise<void>;
   /** Connections in any of the tenant's rooms, fleet-wide (replicas that do not answer in time count as 0). */

@@ -23,7 +23,7 @@ interface ApplyOptions {
 interface AdapterInternals {
   rooms: Map<string, Set<string>>;
   nsp: { sockets: Map<string, unknown> };
-  encoder: { encode(packet: unknown): (string | Buffer)[] };
+  encoder: { replacer?: unknown; encode(packet: unknown): (string | Buffer)[] };
   _encode(packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[];
   apply(options: ApplyOptions, callback: (socket: unknown) => void): void;
   computeExceptSids(except: Set<string> | undefined): Set<string>;
@@ -38,8 +38,10 @@ export function deliverLocally(adapter: unknown, delivered: Delivered): void {
   // The packet just encoded: the adapter calls apply right after _encode, synchronously, for the same broadcast.
   let encoded: BroadcastPacket | undefined;
   internals._encode = (packet, options) => {
+    // Set once the encoding succeeded: a broadcast that throws here leaves nothing for a later apply to count.
+    const encoding = encodeKeepingPacket(internals.encoder, packet, options);
     encoded = packet;
-    return encodeKeepingPacket(internals.encoder, packet, options);
+    return encoding;
   };
   internals.apply = (options, callback) => {
     const packet = encoded;

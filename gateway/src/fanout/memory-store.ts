@@ -29,7 +29,7 @@ interface Member {
   client: { writeToEngine(encoded: unknown[], options: unknown): void };
 }
 
-/** Adapter's methods that its .d.ts marks private (the instance's own, which gateway.ts wraps). */
+/** Adapter's methods that its .d.ts marks private (the instance's own, which fanout/local-delivery.ts replaces). */
 interface AdapterInternals {
   _encode(packet: AdapterPacket, options: unknown): unknown[];
   apply(options: BroadcastOptions, callback: (socket: unknown) => void): void;

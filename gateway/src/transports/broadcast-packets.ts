@@ -42,10 +42,10 @@ export interface BroadcastPacket {
   readonly [JSON_DATA]?: true;
 }
 
-/** An EVENT packet as socket.io's adapters take it (type 2, on the main namespace unless the adapter says). */
+/** An EVENT packet as socket.io's adapters take it (the adapter sets `nsp` to its namespace's name). */
 export interface EventPacket {
   type: 2;
-  nsp: string;
+  nsp?: string;
   id?: number;
   data: unknown[];
   [JSON_DATA]?: true;
@@ -62,10 +62,12 @@ const JSON_DATA = Symbol('rtgw.jsonData');
 /**
  * An EVENT packet whose data is JSON data: what JSON.parse returns, and objects, strings and numbers built from it
  * (the HTTP API's and the NATS bridge's envelopes). It holds no binary, so its encoding skips socket.io-parser's
- * search for binary (a walk of the whole payload, each broadcast) and is `2` and its JSON.
+ * search for binary (a walk of the whole payload, each broadcast) and is `2` and its JSON. The mark lives on the
+ * object: on one replica it reaches `_encode`; through the Redis stream the packet is serialised, and each
+ * replica, the publisher included, encodes the packet it reads back as socket.io-parser does.
  */
 export function jsonEventPacket(data: unknown[]): EventPacket {
-  return { type: 2, nsp: '/', data, [JSON_DATA]: true };
+  return { type: 2, data, [JSON_DATA]: true };
 }
 
 /** The packet of the broadcast that `options` (writeToEngine's second argument) came with. */
@@ -80,10 +82,13 @@ export function broadcastPacket(options: BroadcastOptions | undefined): Broadcas
  * SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the few left to
  * engine.io (long-polling, or kept by engine.io) frame it themselves.
  */
-export function encodeKeepingPacket(encoder: { encode(packet: unknown): (string | Buffer)[] }, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
+export function encodeKeepingPacket(encoder: { replacer?: unknown; encode(packet: unknown): (string | Buffer)[] }, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
   options[PACKET] = packet;
-  // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id, minus the search.
-  if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined) return [`2${JSON.stringify(packet.data)}`];
+  // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id (and the default
+  // encoder: no JSON replacer), minus the search.
+  if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined && encoder.replacer === undefined) {
+    return [`2${JSON.stringify(packet.data)}`];
+  }
   return encoder.encode(packet);
 }
 

@@ -81,4 +81,13 @@ describe('deliverLocally', () => {
     assert.equal((await adapter.fetchSockets({ rooms: new Set(['r1', 'r2']) })).length, 3);
     assert.deepEqual(reported, []);
   });
+
+  it('leaves nothing to count when a broadcast\'s encoding throws', async () => {
+    const reported: Reported[] = [];
+    const adapter = adapterWith(members, true, reported);
+    (adapter as unknown as { encoder: unknown }).encoder = { encode: () => { throw new Error('unencodable'); } };
+    assert.throws(() => broadcast(adapter, ['event', {}], ['r1']), /unencodable/);
+    assert.equal((await adapter.fetchSockets({ rooms: new Set(['r1']) })).length, 2);
+    assert.deepEqual(reported, []);
+  });
 });

@@ -17,11 +17,11 @@ interface Written {
 }
 
 /** An adapter with members a and b in room r; returns what each member's writeToEngine was given. */
-function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 2, data, nsp: '/' }): Written[] {
+function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 2, data, nsp: '/' }, encoder: { encode(packet: unknown): unknown } = new Encoder()): Written[] {
   const written: Written[] = [];
   const member = (id: string) => ({ id, client: { writeToEngine: (encodedPackets: (string | Buffer)[], options: BroadcastOptions) => written.push({ encodedPackets, options }) } });
   const sockets = new Map([['a', member('a')], ['b', member('b')]]);
-  const adapter = new Adapter({ sockets, name: '/', server: { encoder: new Encoder() } } as never);
+  const adapter = new Adapter({ sockets, name: '/', server: { encoder } } as never);
   adapter.addAll('a', new Set(['a', 'r']));
   adapter.addAll('b', new Set(['b', 'r']));
   if (keep) deliverLocally(adapter, () => {});
@@ -65,11 +65,25 @@ describe('encodeKeepingPacket (the adapter\'s _encode under deliverLocally)', ()
       ['message', 'a string payload'],
       ['notification', null],
     ];
+    // socket.io-parser's encoder, counting its calls: a marked packet never reaches it.
+    const stock = new Encoder();
+    let encoderCalls = 0;
+    const counting = { encode: (packet: unknown) => ((encoderCalls += 1), stock.encode(packet as never)) };
     for (const payload of payloads) {
-      const [ours] = broadcastOnce(payload, true, jsonEventPacket(payload));
-      assert.deepEqual(ours!.encodedPackets, new Encoder().encode({ type: 2, nsp: '/', data: payload }));
+      const [ours] = broadcastOnce(payload, true, jsonEventPacket(payload), counting);
+      assert.deepEqual(ours!.encodedPackets, stock.encode({ type: 2, nsp: '/', data: payload }));
       assert.equal(broadcastPacket(ours!.options)?.data, payload);
     }
+    assert.equal(encoderCalls, 0);
+    broadcastOnce(['event', {}], true, { type: 2, data: ['event', {}] }, counting);
+    assert.equal(encoderCalls, 1, 'an unmarked packet is the encoder\'s');
+  });
+
+  it('leaves a marked packet to an encoder with a JSON replacer', () => {
+    const withReplacer = new Encoder((key, value) => (key === 'secret' ? undefined : value));
+    const payload = ['event', { secret: 's', n: 1 }];
+    const [ours] = broadcastOnce(payload, true, jsonEventPacket(payload), withReplacer);
+    assert.deepEqual(ours!.encodedPackets, ['2["event",{"n":1}]']);
   });
 
   it('leaves a packet with binary, or not marked as JSON data, to socket.io-parser', () => {
