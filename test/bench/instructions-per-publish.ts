@@ -19,14 +19,15 @@
  * the JIT code). Where a miss falls is not what removing that code saves: a publish's working set sits just above
  * the L2, so what counts is its total size (README, Performance).
  * BENCH_CONNECTIONS sets the connection count (run.ts's many-rooms workload has 2000).
- * BENCH_KEEP_DUMP=DIR copies each server's callgrind dump and perf map there, for callgrind_annotate by function.
+ * BENCH_KEEP_DUMP=DIR copies each server's callgrind dump there (and its perf map, with BENCH_CACHE_SIM=1), for
+ * callgrind_annotate by function.
  *
  * What it leaves out: the kernel's share (the socket writes, the same for every system, are most of a delivery's
  * CPU time), so these ratios are larger than the CPU-time ratios; and instructions are not time (a cache miss
  * costs more than an add). JIT compilation and GC are counted (they are CPU the publishes cause) and shown apart.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -216,7 +217,10 @@ async function measure(name: Name): Promise<Counted> {
     if (dumps.length !== 1) throw new Error(`${name}: expected one callgrind dump, found ${dumps.length}`);
     const shown = CACHE_SIM ? ['Ir', 'ILmr', 'DLmr', 'DLmw'] : ['Ir'];
     const keepIn = process.env['BENCH_KEEP_DUMP'];
-    if (keepIn) for (const file of [dumps[0]!, perfMapOf(server.child.pid)]) copyFileSync(file, join(keepIn, basename(file)));
+    if (keepIn) {
+      mkdirSync(keepIn, { recursive: true });
+      for (const file of [dumps[0]!, ...(CACHE_SIM ? [perfMapOf(server.child.pid)] : [])]) copyFileSync(file, join(keepIn, basename(file)));
+    }
     const rows = byFunction(dumps[0]!, shown);
     const totals = rows.find((r) => r.fn.startsWith('PROGRAM TOTALS'))?.counts ?? [];
     return {
