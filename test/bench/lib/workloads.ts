@@ -410,15 +410,20 @@ export interface RoomsRow extends PhaseRow {
   readonly roundsCpuUsPerDelivery: number[];
 }
 
-/** Rounds interleave the targets (ours, ws, ..., ours, ws, ...), so that a slow spell of the machine lands on every target; each target's row is its median round (medianRun). */
+/**
+ * Rounds interleave the targets (ours, ws, ..., ours, ws, ...), so that a slow spell of the machine lands on every
+ * target; each target's row is its median round (medianRun). A warm-up round on the first target, not counted,
+ * goes first: the generator's own code is cold in the first round it runs (whichever target had it showed a p99
+ * three to four times its other rounds').
+ */
 export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   const { connections, groupSize, rounds } = plan.rooms;
   const groups = Math.ceil(connections / groupSize);
   const names = plan.targets.filter((t) => supports(t, {}));
   const byTarget = new Map<TargetName, RoomsRow[]>(names.map((name) => [name, []]));
-  for (let r = 0; r < rounds; r++) {
-    for (const name of names) {
-      byTarget.get(name)!.push(await withTarget(name, {}, async (target) => {
+  for (let r = -1; r < rounds; r++) {
+    for (const name of r < 0 ? names.slice(0, 1) : names) {
+      const row = await withTarget(name, {}, async (target) => {
         const { clients } = await openClients(target, connections, plan.concurrency, (i) => ({ replica: 0, groups: [`g${Math.floor(i / groupSize)}`] }));
         try {
           // The same sequence for every target and round: even messages to a group room, odd to a person.
@@ -438,12 +443,13 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
             },
           });
           const row: RoomsRow = { target: name, connections, groupRooms: groups, roundsCpuUsPerDelivery: [], ...phaseRow(phase) };
-          log(`rooms ${name}${rounds > 1 ? ` round ${r + 1}/${rounds}` : ''}: p50 ${row.latency[0]!.p50Ms} p99 ${row.latency[0]!.p99Ms} ms, loss ${(row.loss * 100).toFixed(3)} %, ${row.serverCpuUsPerDelivery} µs CPU/delivery, server ${row.serverCpuCorePct} % core, generator ${row.generatorCorePct} %`);
+          log(`rooms ${name}${r < 0 ? ' warm-up (not counted)' : rounds > 1 ? ` round ${r + 1}/${rounds}` : ''}: p50 ${row.latency[0]!.p50Ms} p99 ${row.latency[0]!.p99Ms} ms, loss ${(row.loss * 100).toFixed(3)} %, ${row.serverCpuUsPerDelivery} µs CPU/delivery, server ${row.serverCpuCorePct} % core, generator ${row.generatorCorePct} %`);
           return row;
         } finally {
           closeAll(clients);
         }
-      }));
+      });
+      if (r >= 0) byTarget.get(name)!.push(row);
     }
   }
   return names.map((name) => medianRun(byTarget.get(name)!));
