@@ -13,7 +13,7 @@
  * The adapter also calls `apply` for fetchSockets, socketsJoin and the like: those were not just encoded, so they
  * are not counted.
  */
-import { encodeKeepingPacket, type BroadcastOptions, type BroadcastPacket } from '../transports/broadcast-packets.ts';
+import { encodeKeepingPacket, type BroadcastOptions, type BroadcastPacket, type PacketEncoder } from '../transports/broadcast-packets.ts';
 
 interface ApplyOptions {
   rooms: Set<string>;
@@ -23,7 +23,7 @@ interface ApplyOptions {
 interface AdapterInternals {
   rooms: Map<string, Set<string>>;
   nsp: { sockets: Map<string, unknown> };
-  encoder: { replacer?: unknown; encode(packet: unknown): (string | Buffer)[] };
+  encoder: PacketEncoder;
   _encode(packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[];
   apply(options: ApplyOptions, callback: (socket: unknown) => void): void;
   computeExceptSids(except: Set<string> | undefined): Set<string>;
@@ -36,16 +36,16 @@ export function deliverLocally(adapter: unknown, delivered: Delivered): void {
   const internals = adapter as AdapterInternals;
   const stockApply = internals.apply.bind(internals);
   // The packet just encoded: the adapter calls apply right after _encode, synchronously, for the same broadcast.
-  let encoded: BroadcastPacket | undefined;
+  let justEncoded: BroadcastPacket | undefined;
   internals._encode = (packet, options) => {
     // Set once the encoding succeeded: a broadcast that throws here leaves nothing for a later apply to count.
     const encoding = encodeKeepingPacket(internals.encoder, packet, options);
-    encoded = packet;
+    justEncoded = packet;
     return encoding;
   };
   internals.apply = (options, callback) => {
-    const packet = encoded;
-    encoded = undefined;
+    const packet = justEncoded;
+    justEncoded = undefined;
     let count = 0;
     if (options.rooms.size === 1) {
       const [room] = options.rooms;

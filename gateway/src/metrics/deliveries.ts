@@ -1,13 +1,14 @@
 /**
  * Counts deliveries on this replica, whatever replica published them, and how long after publishing they
- * arrived: what fanout/local-delivery.ts reports once per broadcast, at no cost per recipient.
+ * arrived: what fanout/local-delivery.ts reports once per broadcast, at no cost per recipient beyond a counter
+ * increment.
  */
 import type { GatewayMetrics, DeliverySource } from './metrics.ts';
 import type { Delivered } from '../fanout/local-delivery.ts';
 import { timestampMs } from '../protocol/server-messages.ts';
 
 /** Where a broadcast came from, read off its payload (bounded: four values). */
-export function deliverySource(event: unknown, payload: unknown): DeliverySource | 'direct' {
+function deliverySource(event: unknown, payload: unknown): DeliverySource | 'direct' {
   const body = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
   switch (event) {
     case 'event':

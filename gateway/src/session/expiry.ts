@@ -4,10 +4,10 @@
  * tokens that live minutes.
  *
  * Each key's state is one small integer in one Map: its expiry in whole seconds from when the watch started,
- * times two, plus one once warned (kept within ±2^28 s, about eight years: a token's own `exp`, however far off
- * or malformed, cannot move another key's expiry, nor make its entry a heap number). The sweep then reads only the Map's own table (a small integer is stored in
- * it, not beside it), where an object per key (and a heap number for a time in milliseconds) cost two or three
- * more cache lines a key, every second, for every connection.
+ * times two, plus one once warned (clamped to ±2^28 s, about eight years, so that every entry stays a small
+ * integer). The sweep then reads only the Map's own table (a small integer is stored in it, not beside it), where
+ * an object per key (and a heap number for a time in milliseconds) cost two or three more cache lines a key, every
+ * second, for every connection.
  */
 export interface ExpiryDue<K> {
   readonly warn: K[];
@@ -30,8 +30,8 @@ export class ExpiryWatch<K> {
   }
 
   /**
-   * Watches `key` until `expiresAtSeconds` (epoch seconds, a fraction rounded up; NaN is taken as now); undefined
-   * stops watching it.
+   * Watches `key` until `expiresAtSeconds` (epoch seconds, a fraction rounded up; NaN expires at the next
+   * sweep); undefined stops watching it.
    */
   set(key: K, expiresAtSeconds: number | undefined): void {
     if (expiresAtSeconds === undefined) return void this.entries.delete(key);

@@ -7,7 +7,8 @@
  * (`writeToEngine(encodedPackets, options)`). With `_encode` replaced (encodeKeepingPacket, installed by
  * fanout/local-delivery.ts) the packet is on that options object: /ws builds its JSON frame from the packet instead
  * of parsing the encoding back, a closing notice is recognised without parsing, and a broadcast that reaches no
- * socket.io client is never framed for one.
+ * socket.io client is never framed for one. A packet of JSON data (jsonEventPacket: the HTTP API's and the NATS
+ * bridge's) is encoded without socket.io-parser's search for binary.
  */
 
 /**
@@ -77,16 +78,22 @@ export function broadcastPacket(options: BroadcastOptions | undefined): Broadcas
 
 /**
  * The adapter's `_encode` as fanout/local-delivery.ts replaces it (in-memory and Redis Streams alike: every local
- * delivery goes through it). The packet goes on the options every member receives. The encoding is no longer
- * framed for engine.io's WebSocket transport up front: socket.io clients on a WebSocket are served by
- * SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the few left to
- * engine.io (long-polling, or kept by engine.io) frame it themselves.
+ * delivery goes through it). The packet goes on the options every member receives. Unlike the stock `_encode`,
+ * it does not frame the encoding for engine.io's WebSocket transport up front: socket.io clients on a WebSocket
+ * are served by SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the
+ * few left to engine.io (long-polling, or kept by engine.io) frame it themselves.
  */
-export function encodeKeepingPacket(encoder: { replacer?: unknown; encode(packet: unknown): (string | Buffer)[] }, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
+/** socket.io-parser's Encoder, as the adapter holds it. */
+export interface PacketEncoder {
+  readonly replacer?: unknown;
+  encode(packet: unknown): (string | Buffer)[];
+}
+
+export function encodeKeepingPacket(encoder: PacketEncoder, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
   options[PACKET] = packet;
   // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id (and the default
   // encoder: no JSON replacer), minus the search.
-  if (packet[JSON_DATA] === true && packet.nsp === '/' && packet.id === undefined && encoder.replacer === undefined) {
+  if (packet[JSON_DATA] === true && packet.type === 2 && packet.nsp === '/' && packet.id === undefined && encoder.replacer === undefined) {
     return [`2${JSON.stringify(packet.data)}`];
   }
   return encoder.encode(packet);

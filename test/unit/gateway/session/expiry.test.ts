@@ -45,7 +45,7 @@ describe('ExpiryWatch', () => {
     assert.deepEqual(watch.due(100_000), { warn: [], expire: ['new'] });
   });
 
-  it('an expiry before the first one watched, and a fractional one (rounded up), warn and expire on time', () => {
+  it('a fractional expiry is rounded up; each key warns and expires on its own time', () => {
     const watch = new ExpiryWatch<string>(30, 0);
     watch.set('first', 1000);
     watch.set('earlier', 500);
@@ -60,7 +60,7 @@ describe('ExpiryWatch', () => {
     assert.equal(watch.size, 1);
   });
 
-  it('one key\'s far-off or malformed expiry moves no other key\'s (each is kept within about eight years of the start)', () => {
+  it('far-off or malformed expiries: each kept within 2^28 s (about eight years) of the start, NaN due at once', () => {
     const nowMs = 1_800_000_000_000;
     const watch = new ExpiryWatch<string>(30, nowMs);
     watch.set('nanoseconds', 1.8e18);
@@ -76,5 +76,10 @@ describe('ExpiryWatch', () => {
     assert.equal(watch.size, 3, 'the far-off ones are still watched');
     watch.set('past', -1e300);
     assert.deepEqual(watch.due(nowMs + 101_000).expire, ['past']);
+    // Clamped, not dropped: the far-off ones fall due at the limit.
+    const limitMs = nowMs + 2 ** 28 * 1000;
+    assert.deepEqual(watch.due(limitMs - 31_000), { warn: [], expire: [] });
+    assert.deepEqual(watch.due(limitMs - 30_000).warn.sort(), ['huge', 'infinite', 'nanoseconds']);
+    assert.deepEqual(watch.due(limitMs).expire.sort(), ['huge', 'infinite', 'nanoseconds']);
   });
 });

@@ -17,11 +17,11 @@ interface Written {
 }
 
 /** An adapter with members a and b in room r; returns what each member's writeToEngine was given. */
-function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 2, data, nsp: '/' }, encoder: { encode(packet: unknown): unknown } = new Encoder()): Written[] {
+function broadcastOnce(data: unknown[], keep: boolean, packet: object = { type: 2, data, nsp: '/' }, encoder: { encode(packet: unknown): unknown } = new Encoder(), namespace = '/'): Written[] {
   const written: Written[] = [];
   const member = (id: string) => ({ id, client: { writeToEngine: (encodedPackets: (string | Buffer)[], options: BroadcastOptions) => written.push({ encodedPackets, options }) } });
   const sockets = new Map([['a', member('a')], ['b', member('b')]]);
-  const adapter = new Adapter({ sockets, name: '/', server: { encoder } } as never);
+  const adapter = new Adapter({ sockets, name: namespace, server: { encoder } } as never);
   adapter.addAll('a', new Set(['a', 'r']));
   adapter.addAll('b', new Set(['b', 'r']));
   if (keep) deliverLocally(adapter, () => {});
@@ -94,6 +94,8 @@ describe('encodeKeepingPacket (the adapter\'s _encode under deliverLocally)', ()
     // The mark only skips the search on the main namespace without an ack id; elsewhere the encoder decides.
     const withAck = { ...jsonEventPacket(['event', { n: 1 }]), id: 7 };
     assert.deepEqual(broadcastOnce(withAck.data, true, withAck)[0]!.encodedPackets, new Encoder().encode({ type: 2, nsp: '/', id: 7, data: withAck.data }));
+    const elsewhere = jsonEventPacket(['event', { n: 1 }]);
+    assert.deepEqual(broadcastOnce(elsewhere.data, true, elsewhere, new Encoder(), '/admin')[0]!.encodedPackets, ['2/admin,["event",{"n":1}]']);
   });
 });
 
