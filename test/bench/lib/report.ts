@@ -259,7 +259,7 @@ export function markdown(results: Results): string {
   if (results.rooms) {
     lines.push(`## ${WORKLOAD_TITLES['rooms']}`, '');
     const rounds = Math.max(...results.rooms.map((r) => r.roundsCpuUsPerDelivery?.length ?? 1));
-    if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
+    if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved, after a warm-up round on the first target that is not counted; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
     lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'publish errors'],
       results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), cpuCell(r), fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
   }
