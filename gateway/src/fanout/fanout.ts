@@ -59,13 +59,16 @@ export function createFanout(io: Server, metrics: GatewayMetrics, options: { clu
     }
   };
 
+  // What io.to(rooms).emit(event, payload) does, without io.to()'s BroadcastOperators, the packet marked as JSON
+  // data (jsonEventPacket). With the Redis Streams adapter it reaches every replica.
+  const broadcast = (scoped: readonly string[], event: string, payload: unknown): void =>
+    nsp.adapter.broadcast(jsonEventPacket([event, payload]), { rooms: new Set(scoped), except: new Set(), flags: {} });
+
   return {
     async publish(tenantId, rooms, event, payload, source) {
       const scoped = scope(tenantId, rooms);
       const started = performance.now();
-      // What io.to(rooms).emit(event, payload) does, without io.to()'s BroadcastOperators, the packet marked as
-      // JSON data (jsonEventPacket).
-      nsp.adapter.broadcast(jsonEventPacket([event, payload]), { rooms: new Set(scoped), except: new Set(), flags: {} });
+      broadcast(scoped, event, payload);
       metrics.publishBatch.published(source, event, (performance.now() - started) / 1000);
     },
     members: (tenantId, rooms) => members(scope(tenantId, rooms)),
@@ -73,7 +76,7 @@ export function createFanout(io: Server, metrics: GatewayMetrics, options: { clu
       const room = scopedRoom(tenantId, roomName('user', userId));
       const count = await members([room]);
       // Through the stream: every replica delivers the notice, then closes those connections (session.ts).
-      io.to(room).emit('error', closingNotice(CloseCode.disconnectedByService, ErrorCode.disconnectedByService));
+      broadcast([room], 'error', closingNotice(CloseCode.disconnectedByService, ErrorCode.disconnectedByService));
       return count;
     },
   };

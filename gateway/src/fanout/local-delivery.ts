@@ -13,19 +13,15 @@
  * The adapter also calls `apply` for fetchSockets, socketsJoin and the like: those were not just encoded, so they
  * are not counted.
  */
+import type { BroadcastOptions as AdapterBroadcastOptions } from 'socket.io-adapter';
 import { encodeKeepingPacket, type BroadcastOptions, type BroadcastPacket, type PacketEncoder } from '../transports/broadcast-packets.ts';
-
-interface ApplyOptions {
-  rooms: Set<string>;
-  except?: Set<string>;
-}
 
 interface AdapterInternals {
   rooms: Map<string, Set<string>>;
   nsp: { sockets: Map<string, unknown> };
   encoder: PacketEncoder;
   _encode(packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[];
-  apply(options: ApplyOptions, callback: (socket: unknown) => void): void;
+  apply(options: AdapterBroadcastOptions, callback: (socket: unknown) => void): void;
   computeExceptSids(except: Set<string> | undefined): Set<string>;
 }
 
