@@ -85,7 +85,7 @@ const plan: Plan = smoke
       fanout: { sizes: [100], rates: [10], seconds: 2, cpuRounds: 1 },
       cross: { subscribers: 100, rates: [5, 10], seconds: 2, p99LimitMs: 250, minDelivery: 0.999 },
       storm: { clients: 100, rate: 20, seconds: 4, dropAtSeconds: 1, backWithinMs: 1500 },
-      rooms: { connections: 200, groupSize: 10, rate: 100, seconds: 2, rounds: 1 },
+      rooms: { connections: 200, groupSize: 10, rate: 100, warmUpSeconds: 1, seconds: 2, rounds: 1 },
     }
   : {
       targets: list(args.targets, ALL_TARGETS, ALL_TARGETS),
@@ -94,7 +94,7 @@ const plan: Plan = smoke
       fanout: { sizes: [1000, 5000], rates: [1, 10, 50], seconds: 5, cpuRounds: 3 },
       cross: { subscribers: 5000, rates: [1, 2, 5, 10, 25, 50, 100, 200, 400], seconds: 4, p99LimitMs: 250, minDelivery: 0.999 },
       storm: { clients: 2000, rate: 20, seconds: 14, dropAtSeconds: 3, backWithinMs: 5000 },
-      rooms: { connections: 2000, groupSize: 10, rate: 1000, seconds: 12, rounds: 5 },
+      rooms: { connections: 2000, groupSize: 10, rate: 1000, warmUpSeconds: 4, seconds: 12, rounds: 5 },
     };
 const workloads = list(args.workloads, WORKLOADS, WORKLOADS);
 const outDir = args.out ?? join(REPO_ROOT, 'test/bench/results', smoke ? 'tmp/smoke' : '');
@@ -270,7 +270,10 @@ for (const r of results.storm ?? []) {
   check(`storm ${r.target}: missed counted`, nonNegative(r.missedByDropped) && nonNegative(r.missedByStayers), `${r.missedByDropped}/${r.missedByStayers}`);
   check(`storm ${r.target}: loss computed`, lossOk(r.loss), String(r.loss));
 }
-for (const r of results.rooms ?? []) phaseChecks(`rooms ${r.target}`, r);
+for (const r of results.rooms ?? []) {
+  phaseChecks(`rooms ${r.target}`, r);
+  check(`rooms ${r.target}: warm-up measured apart`, r.warmUp.seconds === plan.rooms.warmUpSeconds && nonNegative(r.warmUp.serverCpuUsPerDelivery) && lossOk(r.warmUp.loss), JSON.stringify(r.warmUp));
+}
 try {
   const written = JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as Results;
   check('latest.json written', written.meta.mode === (smoke ? 'smoke' : 'full'));

@@ -17,7 +17,7 @@ export interface Plan {
   readonly fanout: { readonly sizes: readonly number[]; readonly rates: readonly number[]; readonly seconds: number; readonly cpuRounds: number };
   readonly cross: { readonly subscribers: number; readonly rates: readonly number[]; readonly seconds: number; readonly p99LimitMs: number; readonly minDelivery: number };
   readonly storm: { readonly clients: number; readonly rate: number; readonly seconds: number; readonly dropAtSeconds: number; readonly backWithinMs: number };
-  readonly rooms: { readonly connections: number; readonly groupSize: number; readonly rate: number; readonly seconds: number; readonly rounds: number };
+  readonly rooms: { readonly connections: number; readonly groupSize: number; readonly rate: number; readonly warmUpSeconds: number; readonly seconds: number; readonly rounds: number };
 }
 
 export type Log = (line: string) => void;
@@ -408,49 +408,68 @@ export interface RoomsRow extends PhaseRow {
   readonly groupRooms: number;
   /** Each round's CPU per delivery, in the order run; the row's other figures are the median round's. */
   readonly roundsCpuUsPerDelivery: number[];
+  /** The warm-up of the median round (its loss: the worst round's), not counted in the row's other figures. */
+  readonly warmUp: { readonly seconds: number; readonly serverCpuUsPerDelivery: number; readonly loss: number };
 }
 
 /**
  * Rounds interleave the targets (ours, ws, ..., ours, ws, ...), so that a slow spell of the machine lands on every
- * target; each target's row is its median round (medianRun). A warm-up round on the first target, not counted,
- * goes first: the generator's own code is cold in the first round it runs (whichever target had it showed a p99
- * three to four times its other rounds').
+ * target; each target's row is its median round (medianRun). Each round starts its target afresh, so it publishes
+ * for `warmUpSeconds` before the counted seconds: what is counted is a running server's cost, not its JIT
+ * compiling the publish path (a cost that grows with the amount of code, paid once per process, and timed by V8's
+ * own heuristics, so it also spreads the rounds). The warm-up's CPU per delivery and loss are kept on the row.
+ * The generator, a process that lives through the run, is warmed by the first round's warm-up.
  */
 export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   const { connections, groupSize, rounds } = plan.rooms;
   const groups = Math.ceil(connections / groupSize);
   const names = plan.targets.filter((t) => supports(t, {}));
   const byTarget = new Map<TargetName, RoomsRow[]>(names.map((name) => [name, []]));
-  for (let r = -1; r < rounds; r++) {
-    for (const name of r < 0 ? names.slice(0, 1) : names) {
+  for (let r = 0; r < rounds; r++) {
+    for (const name of names) {
       const row = await withTarget(name, {}, async (target) => {
         const { clients } = await openClients(target, connections, plan.concurrency, (i) => ({ replica: 0, groups: [`g${Math.floor(i / groupSize)}`] }));
         try {
-          // The same sequence for every target and round: even messages to a group room, odd to a person.
-          const random = roomsSequence();
-          const phase = await runPhase({
-            target,
-            clients,
-            rate: plan.rooms.rate,
-            seconds: plan.rooms.seconds,
-            publish: (seq, message) => {
-              if (seq % 2 === 0) {
-                const g = random(groups);
-                const members = Math.min(groupSize, connections - g * groupSize);
-                return { recipients: members, sent: target.publish(0, { group: `g${g}` }, message) };
-              }
-              return { recipients: 1, sent: target.publish(0, { user: `u${random(connections)}` }, message) };
-            },
-          });
-          const row: RoomsRow = { target: name, connections, groupRooms: groups, roundsCpuUsPerDelivery: [], ...phaseRow(phase) };
-          log(`rooms ${name}${r < 0 ? ' warm-up (not counted)' : rounds > 1 ? ` round ${r + 1}/${rounds}` : ''}: p50 ${row.latency[0]!.p50Ms} p99 ${row.latency[0]!.p99Ms} ms, loss ${(row.loss * 100).toFixed(3)} %, ${row.serverCpuUsPerDelivery} µs CPU/delivery, server ${row.serverCpuCorePct} % core, generator ${row.generatorCorePct} %`);
+          const run = (seconds: number) => {
+            // The same sequence for every target and round: even messages to a group room, odd to a person.
+            const random = roomsSequence();
+            return runPhase({
+              target,
+              clients,
+              rate: plan.rooms.rate,
+              seconds,
+              publish: (seq, message) => {
+                if (seq % 2 === 0) {
+                  const g = random(groups);
+                  const members = Math.min(groupSize, connections - g * groupSize);
+                  return { recipients: members, sent: target.publish(0, { group: `g${g}` }, message) };
+                }
+                return { recipients: 1, sent: target.publish(0, { user: `u${random(connections)}` }, message) };
+              },
+            });
+          };
+          const warmUp = await run(plan.rooms.warmUpSeconds);
+          const phase = await run(plan.rooms.seconds);
+          const row: RoomsRow = {
+            target: name,
+            connections,
+            groupRooms: groups,
+            roundsCpuUsPerDelivery: [],
+            warmUp: { seconds: plan.rooms.warmUpSeconds, serverCpuUsPerDelivery: round(warmUp.serverCpuUsPerDelivery, 2), loss: warmUp.loss },
+            ...phaseRow(phase),
+          };
+          log(`rooms ${name}${rounds > 1 ? ` round ${r + 1}/${rounds}` : ''}: p50 ${row.latency[0]!.p50Ms} p99 ${row.latency[0]!.p99Ms} ms, loss ${(row.loss * 100).toFixed(3)} %, ${row.serverCpuUsPerDelivery} µs CPU/delivery (warm-up ${row.warmUp.serverCpuUsPerDelivery}, loss ${(row.warmUp.loss * 100).toFixed(3)} %), server ${row.serverCpuCorePct} % core, generator ${row.generatorCorePct} %`);
           return row;
         } finally {
           closeAll(clients);
         }
       });
-      if (r >= 0) byTarget.get(name)!.push(row);
+      byTarget.get(name)!.push(row);
     }
   }
-  return names.map((name) => medianRun(byTarget.get(name)!));
+  return names.map((name) => {
+    const runs = byTarget.get(name)!;
+    const row = medianRun(runs);
+    return { ...row, warmUp: { ...row.warmUp, loss: Math.max(...runs.map((run) => run.warmUp.loss)) } };
+  });
 }
