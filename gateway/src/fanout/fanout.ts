@@ -26,6 +26,9 @@ export interface Fanout {
 
 const MEMBERS_EVENT = 'rtgw:members';
 
+/** A publish's `except`: no one. Shared, not built per publish: socket.io's adapters and ours only read it. */
+const NO_ONE: Set<string> = new Set();
+
 export function createFanout(io: Server, metrics: GatewayMetrics, options: { clustered: boolean }): Fanout {
   const nsp = io.of('/');
   const localMembers = (scoped: readonly string[]): number => {
@@ -62,7 +65,7 @@ export function createFanout(io: Server, metrics: GatewayMetrics, options: { clu
   // What io.to(rooms).emit(event, payload) does, without io.to()'s BroadcastOperators, the packet marked as JSON
   // data (jsonEventPacket). With the Redis Streams adapter it reaches every replica.
   const broadcast = (scoped: readonly string[], event: string, payload: unknown): void =>
-    nsp.adapter.broadcast(jsonEventPacket([event, payload]), { rooms: new Set(scoped), except: new Set(), flags: {} });
+    nsp.adapter.broadcast(jsonEventPacket([event, payload]), { rooms: new Set(scoped), except: NO_ONE, flags: {} });
 
   return {
     async publish(tenantId, rooms, event, payload, source) {

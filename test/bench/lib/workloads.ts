@@ -413,8 +413,8 @@ export interface RoomsRow extends PhaseRow {
 }
 
 /**
- * Rounds interleave the targets (ours, ws, ..., ours, ws, ...), so that a slow spell of the machine lands on every
- * target; each target's row is its median round (medianRun). Each round starts its target afresh, so it publishes
+ * Rounds interleave the targets (ours, ws, ...; ws, ..., ours; ...), each round starting with the next one, so
+ * that a slow spell of the machine lands on every target; each target's row is its median round (medianRun). Each round starts its target afresh, so it publishes
  * for `warmUpSeconds` before the counted seconds: what is counted is a running server's cost, not its JIT
  * compiling the publish path (a cost that grows with the amount of code, paid once per process, and timed by V8's
  * own heuristics, so it also spreads the rounds). The warm-up's CPU per delivery and loss are kept on the row.
@@ -426,7 +426,8 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   const names = plan.targets.filter((t) => supports(t, {}));
   const byTarget = new Map<TargetName, RoomsRow[]>(names.map((name) => [name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const name of names) {
+    // Each round starts with the next target: a drift of the machine within a round favours no one position.
+    for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
       const row = await withTarget(name, {}, async (target) => {
         const { clients } = await openClients(target, connections, plan.concurrency, (i) => ({ replica: 0, groups: [`g${Math.floor(i / groupSize)}`] }));
         try {
