@@ -194,7 +194,7 @@ export function targetChecks(results: Results): Array<{ target: string; status: 
   for (const r of results.rooms ?? []) {
     if (!OURS.includes(r.target)) continue;
     note(`rooms ${TARGET_LABELS[r.target]}`, r.loss, r.latency[0]?.p99Ms);
-    if (r.warmUp) note(`rooms ${TARGET_LABELS[r.target]} warm-up`, r.warmUp.loss, undefined);
+    if (r.warmUp) note(`rooms ${TARGET_LABELS[r.target]} warm-up`, r.warmUp.loss, r.warmUp.p99Ms);
   }
   const detail = [lossless ? 'no loss wherever the gateway kept up (p99 ≤ 250 ms) and in the storm' : losses.join('; '), overloaded.length > 0 ? `overloaded steps, not judged: ${overloaded.join('; ')}` : ''].filter(Boolean).join('. ');
   checks.push({ target: 'zero loss', status: !measured ? 'not measured' : lossless ? 'met' : 'missed', detail });
@@ -264,10 +264,15 @@ export function markdown(results: Results): string {
     lines.push(`## ${WORKLOAD_TITLES['rooms']}`, '');
     const rounds = Math.max(...results.rooms.map((r) => r.roundsCpuUsPerDelivery?.length ?? 1));
     const warmUpSeconds = results.rooms[0]?.warmUp?.seconds;
-    if (warmUpSeconds !== undefined) lines.push(`Each round starts its target afresh and publishes for ${fmt(warmUpSeconds, 0)} s at the same rate before the counted seconds, so that what is counted is a running server's cost and not its JIT compiling the publish path; the warm-up's own CPU per delivery is in its column, not counted in the others.`, '');
-    if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved, each round starting with the next target; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
-    lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'warm-up µs CPU / delivery', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'publish errors'],
-      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), cpuCell(r), r.warmUp ? fmt(r.warmUp.serverCpuUsPerDelivery, 2) : 'n/a', fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
+    if (warmUpSeconds === undefined) {
+      // A run made before the warm-up and the rotation (read back with --report-only).
+      if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved, after a warm-up round on the first target that is not counted; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
+    } else {
+      lines.push(`Each round starts its target afresh and publishes for ${fmt(warmUpSeconds, 0)} s at the same rate before the counted seconds, so that the counted figure is a server past the bulk of its JIT compilation, not a cold one; the warm-up's CPU per delivery (the median round's) and loss (the worst round's) are in their own column, not in the others.`, '');
+      if (rounds > 1) lines.push(`${rounds} rounds, the targets interleaved, each round starting with the next target; each row is the target's median round by CPU per delivery (every round's figure in brackets), with the worst round's loss and publish errors.`, '');
+    }
+    lines.push(table(['target', 'connections', 'group rooms', 'msg/s', 'p50 / p99 / p99.9 (ms)', 'loss', 'server µs CPU / delivery', 'warm-up µs CPU / delivery, loss', 'server % core', 'server RSS (MB)', 'generator % core (machine)', 'publish errors'],
+      results.rooms.map((r) => [label(r.target), String(r.connections), String(r.groupRooms), String(r.rate), `${fmt(r.latency[0]!.p50Ms, 2)} / ${fmt(r.latency[0]!.p99Ms, 2)} / ${fmt(r.latency[0]!.p999Ms, 2)}`, pct(r.loss), cpuCell(r), r.warmUp ? `${fmt(r.warmUp.serverCpuUsPerDelivery, 2)}, ${pct(r.warmUp.loss)}` : 'n/a', fmt(r.serverCpuCorePct), (r.serverRssMb ?? []).map((mb) => fmt(mb)).join(' + ') || 'n/a', `${fmt(r.generatorCorePct)} (${fmt(r.generatorMachinePct)})${r.generatorBound ? ' generator-bound' : ''}`, String(r.publishErrors)])), '');
   }
   return `${lines.join('\n')}\n`;
 }

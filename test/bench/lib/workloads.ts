@@ -408,23 +408,34 @@ export interface RoomsRow extends PhaseRow {
   readonly groupRooms: number;
   /** Each round's CPU per delivery, in the order run; the row's other figures are the median round's. */
   readonly roundsCpuUsPerDelivery: number[];
-  /** The warm-up of the median round (its loss: the worst round's), not counted in the row's other figures. */
-  readonly warmUp: { readonly seconds: number; readonly serverCpuUsPerDelivery: number; readonly loss: number };
+  /** The median round's warm-up, not counted in the row's other figures; absent in runs made before it existed. */
+  readonly warmUp?: RoomsWarmUp;
+}
+
+/** A round's warm-up (on the row: the median round's, with the worst round's loss and publish errors). */
+export interface RoomsWarmUp {
+  readonly seconds: number;
+  readonly published: number;
+  readonly delivered: number;
+  readonly publishErrors: number;
+  readonly loss: number;
+  readonly p99Ms: number;
+  readonly serverCpuUsPerDelivery: number;
 }
 
 /**
- * Rounds interleave the targets (ours, ws, ...; ws, ..., ours; ...), each round starting with the next one, so
- * that a slow spell of the machine lands on every target; each target's row is its median round (medianRun). Each round starts its target afresh, so it publishes
- * for `warmUpSeconds` before the counted seconds: what is counted is a running server's cost, not its JIT
- * compiling the publish path (a cost that grows with the amount of code, paid once per process, and timed by V8's
- * own heuristics, so it also spreads the rounds). The warm-up's CPU per delivery and loss are kept on the row.
- * The generator, a process that lives through the run, is warmed by the first round's warm-up.
+ * Rounds interleave the targets, each round starting with the next one (a, b, c; b, c, a; ...), so that a slow
+ * spell of the machine lands on every target and in every position; each target's row is its median round
+ * (medianRun). Each round starts its target afresh and publishes for `warmUpSeconds` before the counted seconds:
+ * the counted figure is a server past the bulk of its JIT compilation (V8 compiles most of the publish path in
+ * the first seconds, and keeps at it for some seconds more), not a cold one. The warm-up is measured too and kept
+ * on the row. The generator, a process that lives through the run, is warmed by the first round's warm-up.
  */
 export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   const { connections, groupSize, rounds } = plan.rooms;
   const groups = Math.ceil(connections / groupSize);
   const names = plan.targets.filter((t) => supports(t, {}));
-  const byTarget = new Map<TargetName, RoomsRow[]>(names.map((name) => [name, []]));
+  const byTarget = new Map<TargetName, Array<RoomsRow & { warmUp: RoomsWarmUp }>>(names.map((name) => [name, []]));
   for (let r = 0; r < rounds; r++) {
     // Each round starts with the next target: a drift of the machine within a round favours no one position.
     for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
@@ -451,12 +462,20 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
           };
           const warmUp = await run(plan.rooms.warmUpSeconds);
           const phase = await run(plan.rooms.seconds);
-          const row: RoomsRow = {
+          const row: RoomsRow & { warmUp: RoomsWarmUp } = {
             target: name,
             connections,
             groupRooms: groups,
             roundsCpuUsPerDelivery: [],
-            warmUp: { seconds: plan.rooms.warmUpSeconds, serverCpuUsPerDelivery: round(warmUp.serverCpuUsPerDelivery, 2), loss: warmUp.loss },
+            warmUp: {
+              seconds: plan.rooms.warmUpSeconds,
+              published: warmUp.published,
+              delivered: warmUp.delivered,
+              publishErrors: warmUp.publishErrors,
+              loss: warmUp.loss,
+              p99Ms: warmUp.latency[0]!.p99Ms,
+              serverCpuUsPerDelivery: round(warmUp.serverCpuUsPerDelivery, 2),
+            },
             ...phaseRow(phase),
           };
           log(`rooms ${name}${rounds > 1 ? ` round ${r + 1}/${rounds}` : ''}: p50 ${row.latency[0]!.p50Ms} p99 ${row.latency[0]!.p99Ms} ms, loss ${(row.loss * 100).toFixed(3)} %, ${row.serverCpuUsPerDelivery} µs CPU/delivery (warm-up ${row.warmUp.serverCpuUsPerDelivery}, loss ${(row.warmUp.loss * 100).toFixed(3)} %), server ${row.serverCpuCorePct} % core, generator ${row.generatorCorePct} %`);
@@ -471,6 +490,7 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   return names.map((name) => {
     const runs = byTarget.get(name)!;
     const row = medianRun(runs);
-    return { ...row, warmUp: { ...row.warmUp, loss: Math.max(...runs.map((run) => run.warmUp.loss)) } };
+    const warmUps = runs.map((run) => run.warmUp);
+    return { ...row, warmUp: { ...row.warmUp, loss: Math.max(...warmUps.map((w) => w.loss)), publishErrors: Math.max(...warmUps.map((w) => w.publishErrors)) } };
   });
 }
