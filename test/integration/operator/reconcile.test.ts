@@ -201,9 +201,14 @@ test('spec toggles: autoscaling adds an HPA and leaves replicas to it; removing 
   await mergePatch(kube.client, RG_PATH(NS, 'chat'), { spec: { autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 60 } } });
   const h = await waitFor('the HPA', () => getOrUndefined<{ spec: { minReplicas: number; maxReplicas: number; scaleTargetRef: { name: string } } }>(kube.client, path.hpa('chat')), 20_000);
   assert.deepEqual([h.spec.minReplicas, h.spec.maxReplicas, h.spec.scaleTargetRef.name], [2, 6, 'chat']);
-  const managers = (await get<{ metadata: { managedFields: { manager: string; fieldsV1: unknown }[] } }>(path.deployment('chat'))).metadata.managedFields;
-  const ours = managers.find((m) => m.manager === 'realtime-gateway-operator');
-  assert.ok(!JSON.stringify(ours?.fieldsV1).includes('"f:replicas"'), 'the operator no longer owns spec.replicas');
+  // The HPA and the Deployment are applied one after the other in a reconcile: the HPA can be seen first.
+  const operatorOwnsReplicas = async () => {
+    const managers = (await get<{ metadata: { managedFields: { manager: string; fieldsV1: unknown }[] } }>(path.deployment('chat'))).metadata.managedFields;
+    const ours = managers.find((m) => m.manager === 'realtime-gateway-operator');
+    assert.ok(ours, 'the operator manages the Deployment');
+    return JSON.stringify(ours.fieldsV1).includes('"f:replicas"');
+  };
+  await waitFor('the operator no longer owns spec.replicas', async () => !(await operatorOwnsReplicas()), 20_000);
   await mergePatch(kube.client, RG_PATH(NS, 'chat'), { spec: { autoscaling: null, exposure: null } });
   await waitFor('the HPA deleted', async () => (await getOrUndefined(kube.client, path.hpa('chat'))) === undefined, 20_000);
   await waitFor('the Ingress deleted', async () => (await getOrUndefined(kube.client, path.ingress('chat'))) === undefined, 20_000);
