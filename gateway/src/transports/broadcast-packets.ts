@@ -76,6 +76,12 @@ export function broadcastPacket(options: BroadcastOptions | undefined): Broadcas
   return options?.[PACKET];
 }
 
+/** socket.io-parser's Encoder, as the adapter holds it. */
+export interface PacketEncoder {
+  readonly replacer?: unknown;
+  encode(packet: unknown): (string | Buffer)[];
+}
+
 /**
  * The adapter's `_encode` as fanout/local-delivery.ts replaces it (in-memory and Redis Streams alike: every local
  * delivery goes through it). The packet goes on the options every member receives. Unlike the stock `_encode`,
@@ -83,12 +89,6 @@ export function broadcastPacket(options: BroadcastOptions | undefined): Broadcas
  * are served by SocketIoWsSession, which frames a broadcast once when it has a member (`engineIoFrame`), and the
  * few left to engine.io (long-polling, or kept by engine.io) frame it themselves.
  */
-/** socket.io-parser's Encoder, as the adapter holds it. */
-export interface PacketEncoder {
-  readonly replacer?: unknown;
-  encode(packet: unknown): (string | Buffer)[];
-}
-
 export function encodeKeepingPacket(encoder: PacketEncoder, packet: BroadcastPacket, options: BroadcastOptions): (string | Buffer)[] {
   options[PACKET] = packet;
   // socket.io-parser's encodeAsString for an EVENT on the main namespace without an ack id (and the default

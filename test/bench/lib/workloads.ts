@@ -423,6 +423,9 @@ export interface RoomsWarmUp {
   readonly serverCpuUsPerDelivery: number;
 }
 
+/** A round as run: its warm-up always measured. */
+type RoomsRound = RoomsRow & { readonly warmUp: RoomsWarmUp };
+
 /**
  * Rounds interleave the targets, each round starting with the next one (a, b, c; b, c, a; ...), so that a slow
  * spell of the machine lands on every target and in every position; each target's row is its median round
@@ -435,9 +438,8 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
   const { connections, groupSize, rounds } = plan.rooms;
   const groups = Math.ceil(connections / groupSize);
   const names = plan.targets.filter((t) => supports(t, {}));
-  const byTarget = new Map<TargetName, Array<RoomsRow & { warmUp: RoomsWarmUp }>>(names.map((name) => [name, []]));
+  const byTarget = new Map<TargetName, RoomsRound[]>(names.map((name) => [name, []]));
   for (let r = 0; r < rounds; r++) {
-    // Each round starts with the next target: a drift of the machine within a round favours no one position.
     for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
       const row = await withTarget(name, {}, async (target) => {
         const { clients } = await openClients(target, connections, plan.concurrency, (i) => ({ replica: 0, groups: [`g${Math.floor(i / groupSize)}`] }));
@@ -462,7 +464,7 @@ export async function manyRooms(plan: Plan, log: Log): Promise<RoomsRow[]> {
           };
           const warmUp = await run(plan.rooms.warmUpSeconds);
           const phase = await run(plan.rooms.seconds);
-          const row: RoomsRow & { warmUp: RoomsWarmUp } = {
+          const row: RoomsRound = {
             target: name,
             connections,
             groupRooms: groups,

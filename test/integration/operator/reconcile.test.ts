@@ -201,7 +201,7 @@ test('spec toggles: autoscaling adds an HPA and leaves replicas to it; removing 
   await mergePatch(kube.client, RG_PATH(NS, 'chat'), { spec: { autoscaling: { minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 60 } } });
   const h = await waitFor('the HPA', () => getOrUndefined<{ spec: { minReplicas: number; maxReplicas: number; scaleTargetRef: { name: string } } }>(kube.client, path.hpa('chat')), 20_000);
   assert.deepEqual([h.spec.minReplicas, h.spec.maxReplicas, h.spec.scaleTargetRef.name], [2, 6, 'chat']);
-  // The HPA and the Deployment are applied one after the other in a reconcile: the HPA can be seen first.
+  // A reconcile applies the HPA and the Deployment concurrently: the HPA can be seen before the Deployment changes.
   const operatorOwnsReplicas = async () => {
     const managers = (await get<{ metadata: { managedFields: { manager: string; fieldsV1: unknown }[] } }>(path.deployment('chat'))).metadata.managedFields;
     const ours = managers.find((m) => m.manager === 'realtime-gateway-operator');
